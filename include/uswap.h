@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uswap.h - swap for Linux, done in user space.
+ *
+ * Memory mapped through uswap_mmap() lives under the limit of a memory group.
+ * When the group is over its limit, cold pages are moved out of the program,
+ * compressed (or written to another swap device) and freed; a later access
+ * faults, and uswap's own do_swap_page brings the page back.
+ *
+ * Every function returns 0 on success or a negative errno value; outputs are
+ * returned through pointers.  No function prints; diagnostics go to the log
+ * callback of struct uswap_opts.  See uswap(7) and one man page per family.
+ */
+#ifndef USWAP_H
+#define USWAP_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#pragma GCC visibility push(default)
+
+#define USWAP_VERSION_MAJOR 0
+#define USWAP_VERSION_MINOR 1
+#define USWAP_VERSION_PATCH 0
+#define USWAP_VERSION_NUMBER (USWAP_VERSION_MAJOR * 10000 + USWAP_VERSION_MINOR * 100 + USWAP_VERSION_PATCH)
+
+/* Run-time version of the library, USWAP_VERSION_NUMBER format. */
+int uswap_version(void);
+
+struct uswap_ctx;
+struct uswap_group;
+
+/* How faults on managed memory are delivered (struct uswap_opts.mode). */
+enum uswap_fault_mode {
+	/*
+	 * Handler threads read fault events from userfaultfd and resolve them.
+	 * Works for every access, including those made by system calls
+	 * (read(2) into managed memory, for example).  The default.
+	 */
+	USWAP_MODE_THREAD = 0,
+	/*
+	 * The faulting thread resolves its own fault in a SIGBUS handler that
+	 * uswap installs (UFFD_FEATURE_SIGBUS).  Lower latency, but: a system
+	 * call that touches a non-resident managed page fails with EFAULT
+	 * instead of waiting; the program must not replace uswap's SIGBUS
+	 * handler (chain to it with uswap_sigbus_dispatch()); and fault
+	 * handling runs with the signal mask of the faulting thread.  Opt-in.
+	 */
+	USWAP_MODE_SIGNAL = 1,
+};
+
+/* Log levels for uswap_opts.log. */
+enum uswap_log_level { USWAP_LOG_ERR = 3, USWAP_LOG_WARN = 4, USWAP_LOG_INFO = 6, USWAP_LOG_DEBUG = 7 };
+
+struct uswap_opts {
+	size_t size;		  /* sizeof(struct uswap_opts): for compatible growth */
+	enum uswap_fault_mode mode; /* USWAP_MODE_THREAD by default */
+	unsigned int nr_handlers; /* handler threads in thread mode; 0 = default (1) */
+	uint64_t limit_bytes;	  /* limit of the root group; 0 = no limit */
+	unsigned int flags;	  /* USWAP_F_* */
+	/* Called for diagnostics; may be called from any uswap thread. NULL = silent. */
+	void (*log)(void *arg, int level, const char *msg);
+	void *log_arg;
+};
+
+/* uswap_opts.flags */
+#define USWAP_F_NO_MOVE (1u << 0)  /* evict with write-protect + copy + MADV_DONTNEED, not UFFDIO_MOVE */
+#define USWAP_F_NO_KSWAPD (1u << 1) /* no background reclaim thread: reclaim only on the fault path */
+#define USWAP_F_ALL (USWAP_F_NO_MOVE | USWAP_F_NO_KSWAPD)
+
+/*
+ * uswap_ctx_create - open userfaultfd, start the handler and reclaim threads.
+ * @opts may be NULL for defaults.
+ * Return: 0; -EINVAL bad opts; -EPERM userfaultfd not permitted (needs
+ * CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1 or access to /dev/userfaultfd);
+ * -ENOSYS no userfaultfd; -ENOMEM.
+ */
+int uswap_ctx_create(const struct uswap_opts *opts, struct uswap_ctx **ctxp);
+/*
+ * uswap_ctx_destroy - unmap every region, swapoff every device, stop threads.
+ * Managed memory must no longer be accessed.  Return: 0; -EINVAL ctx NULL.
+ */
+int uswap_ctx_destroy(struct uswap_ctx *ctx);
+
+/*
+ * uswap_swapon - add a swap device.  @spec is "BACKEND:ARGS", e.g.
+ * "zram:lz4:size=4G" or "zram:zstd:size=1G:mem_limit=256M".  Devices with a
+ * higher @prio are used first.  *@idp receives the device id (may be NULL).
+ * Return: 0; -EINVAL bad spec (the reason is logged); -ENODEV unknown backend;
+ * -EBUSY too many devices; -ENOMEM.
+ */
+int uswap_swapon(struct uswap_ctx *ctx, const char *spec, int prio, int *idp);
+/*
+ * uswap_swapoff - bring every page stored on device @id back into memory (or
+ * onto another device when the group is at its limit), wait for faults that
+ * use the device, then remove it.  Return: 0; -EINVAL bad id; -ENOMEM no room
+ * anywhere for the pages (the device stays on, nothing is lost); -EIO some
+ * pages could not be read (they are poisoned, the device is removed).
+ */
+int uswap_swapoff(struct uswap_ctx *ctx, int id);
+
+/* Memory groups. */
+enum uswap_oom_policy {
+	USWAP_OOM_ERROR = 0,  /* the fault is poisoned: SIGBUS for the access, logged */
+	USWAP_OOM_KILL = 1,   /* the process is killed with SIGKILL, logged */
+	USWAP_OOM_WAIT = 2,   /* wait (bounded, 10 s) for memory, then act as ERROR */
+};
+/* The root group of @ctx; its limit is uswap_opts.limit_bytes. */
+struct uswap_group *uswap_root_group(struct uswap_ctx *ctx);
+/*
+ * uswap_group_create - a group whose regions together stay under @limit_bytes
+ * (rounded down to pages, at least 16 pages; 0 = unlimited).
+ * Return: 0; -EINVAL; -ENOSPC too many groups; -ENOMEM.
+ */
+int uswap_group_create(struct uswap_ctx *ctx, const char *name, uint64_t limit_bytes,
+		       struct uswap_group **groupp);
+/* Return: 0; -EINVAL; -EBUSY the group still has regions. */
+int uswap_group_destroy(struct uswap_group *group);
+/* Change the limit; reclaim runs at once if usage is above it.  Return: 0; -EINVAL. */
+int uswap_group_set_limit(struct uswap_group *group, uint64_t limit_bytes);
+/* Return: 0; -EINVAL. */
+int uswap_group_set_oom(struct uswap_group *group, enum uswap_oom_policy policy);
+
+/*
+ * uswap_mmap - map @len bytes (rounded up to pages) of private anonymous,
+ * zero-filled, read-write memory managed by uswap under @group (NULL = root).
+ * Return: 0 with *@addrp set; -EINVAL; -ENOMEM.
+ */
+int uswap_mmap(struct uswap_ctx *ctx, struct uswap_group *group, size_t len, void **addrp);
+/*
+ * uswap_munmap - unmap a whole region returned by uswap_mmap(); its swap
+ * slots are freed.  Return: 0; -EINVAL not the start and length of a region.
+ */
+int uswap_munmap(struct uswap_ctx *ctx, void *addr, size_t len);
+
+/*
+ * Statistics.  Counters are numbered 0..USWAP_NR_STATS-1; names follow
+ * /proc/vmstat (pgfault, pgmajfault, pswpin, pswpout, swap_ra, swap_ra_hit...)
+ * and zram's mm_stat (orig_data_size, compr_data_size, mem_used_total...).
+ */
+#define USWAP_NR_STATS 64
+struct uswap_stats {
+	unsigned int nr;		  /* number of valid entries in value[] */
+	uint64_t value[USWAP_NR_STATS];
+};
+/* Name of counter @i, or NULL if out of range. */
+const char *uswap_stat_name(unsigned int i);
+/* Index of counter @name.  Return: index >= 0; -ENOENT. */
+int uswap_stat_index(const char *name);
+/* Counters of @group, or of the whole context if @group is NULL.  Return: 0; -EINVAL. */
+int uswap_stats_get(struct uswap_ctx *ctx, struct uswap_group *group, struct uswap_stats *st);
+
+/*
+ * uswap_sigbus_dispatch - for programs with their own SIGBUS handler in
+ * signal mode: call it first; it returns 1 if the signal was a uswap fault
+ * that it resolved (return from your handler), 0 otherwise.
+ */
+int uswap_sigbus_dispatch(int sig, siginfo_t *info, void *uctx);
+
+/* Reclaim up to @nr_pages from @group (NULL = root) now.  *@reclaimedp may be NULL. Return: 0; -EINVAL. */
+int uswap_reclaim(struct uswap_ctx *ctx, struct uswap_group *group, uint64_t nr_pages,
+		  uint64_t *reclaimedp);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* USWAP_H */

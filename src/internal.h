@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - uswap's internal types and cross-file prototypes, grouped by
+ * the file that implements them.
+ *
+ * Lock order (outer first):
+ *   ctx->regions_lock (rwlock; readers never take it on the fault path)
+ *     page lock (PTE_LOCKED bit of a software PTE; one page at a time,
+ *                except reclaim, which only ever try-locks)
+ *       slot lock (SWP_TB_BUSY bit of a swap table word)
+ *         group->lru_lock (inactive list)
+ *         si->lock (cluster lists), si->lanes[].lock
+ *         pool->lock (frame allocator)
+ * Nothing sleeps on I/O while holding a mutex; only page and slot locks are
+ * held across backend I/O, and they are waited on with futexes.
+ */
+#ifndef USWAP_INTERNAL_H
+#define USWAP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "uswap.h"
+#include "swap_entry.h"
+#include "backend/backend.h"
+
+#define PAGE_SIZE 4096UL
+#define PAGE_SHIFT 12
+#define SWAPFILE_CLUSTER 512 /* slots per cluster (kernel: SWAPFILE_CLUSTER) */
+#define NR_ALLOC_LANES 8     /* per-thread allocation lanes per device */
+#define MAX_GROUPS 255
+#define RECLAIM_BATCH 32     /* pages per unmap/compress/free batch */
+
+#define min_t(a, b) ((a) < (b) ? (a) : (b))
+#define max_t(a, b) ((a) > (b) ? (a) : (b))
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define likely(x) __builtin_expect(!!(x), 1)
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() __asm__ __volatile__("" ::: "memory")
+#endif
+
+/* ---- vmstat.c ---------------------------------------------------------- */
+enum vm_event_item {
+#define EVENT(n) EV_##n,
+#define GAUGE(n)
+#include "vmstat_items.h"
+#undef EVENT
+#undef GAUGE
+	NR_VM_EVENTS
+};
+enum vm_gauge_item {
+#define EVENT(n)
+#define GAUGE(n) GAUGE_##n,
+#include "vmstat_items.h"
+#undef EVENT
+#undef GAUGE
+	NR_VM_GAUGES
+};
+_Static_assert(NR_VM_EVENTS + NR_VM_GAUGES <= USWAP_NR_STATS, "too many counters");
+
+struct vm_events {
+	_Atomic uint64_t ev[NR_VM_EVENTS];
+};
+
+struct uswap_ctx;
+struct uswap_group;
+struct region;
+
+/* ---- the MMU: uffd.c (real), tests/unit/fake_mmu.c (fake) -------------- */
+struct mmu_ops {
+	/* Map @len bytes at @dst from @src (UFFDIO_COPY).  0, -EEXIST, -EAGAIN, -ENOENT, -ENOMEM. */
+	int (*map_copy)(struct uswap_ctx *ctx, uintptr_t dst, const void *src, size_t len, bool wp);
+	/* Move @len bytes of present pages at @src into the pool at @dst (UFFDIO_MOVE).
+	 * Return: bytes moved (may be short: the page after them is missing or busy), or -errno. */
+	long (*move_out)(struct uswap_ctx *ctx, void *dst, uintptr_t src, size_t len);
+	/* Mark [dst, dst+len) poisoned: access raises SIGBUS (UFFDIO_POISON). */
+	int (*poison)(struct uswap_ctx *ctx, uintptr_t dst, size_t len);
+	/* Wake threads waiting on faults in the range (UFFDIO_WAKE). */
+	int (*wake)(struct uswap_ctx *ctx, uintptr_t addr, size_t len);
+	/* Write-protect (or un-protect) a range (UFFDIO_WRITEPROTECT). */
+	int (*writeprotect)(struct uswap_ctx *ctx, uintptr_t addr, size_t len, bool wp);
+	/* Per page of [addr, addr+npages): set bit i of @written if written since mapped with wp.
+	 * Return: 0, -EOPNOTSUPP (no tracking: caller treats all as written). */
+	int (*scan_written)(struct uswap_ctx *ctx, uintptr_t addr, size_t npages, uint64_t *written);
+	/* Drop program pages (MADV_DONTNEED) for write-protect eviction. */
+	int (*zap)(struct uswap_ctx *ctx, uintptr_t addr, size_t len);
+	/* Register / unregister a region. */
+	int (*reg)(struct uswap_ctx *ctx, uintptr_t addr, size_t len);
+	int (*unreg)(struct uswap_ctx *ctx, uintptr_t addr, size_t len);
+	/* Release pool pages (their memory goes back to the OS; next move_out may target them). */
+	int (*pool_release)(struct uswap_ctx *ctx, void *addr, size_t len);
+};
+
+/* ---- pgtable.c: regions and software page tables ------------------------ */
+struct region {
+	uintptr_t start;
+	size_t nr_pages;
+	_Atomic pte_t *ptes;	    /* nr_pages software PTEs (mmap'd, zero = none) */
+	struct uswap_group *group;
+	struct region *group_next;  /* group->regions list, under group->regions_lock */
+	_Atomic bool dead;	    /* unmapped: faults and reclaim ignore it */
+	_Atomic uint64_t nr_present;
+	_Atomic uint64_t nr_swapped;
+};
+
+struct region_table {
+	size_t nr;
+	struct region *r[]; /* sorted by start; the table is replaced, never edited (lock-free lookup) */
+};
+
+struct region *region_lookup(struct uswap_ctx *ctx, uintptr_t addr);
+int region_insert(struct uswap_ctx *ctx, struct region *r);
+int region_remove(struct uswap_ctx *ctx, struct region *r);
+struct region *region_alloc(uintptr_t start, size_t nr_pages, struct uswap_group *g);
+void region_free(struct region *r);
+static inline uintptr_t region_addr(const struct region *r, size_t idx)
+{
+	return r->start + (idx << PAGE_SHIFT);
+}
+pte_t pte_lock(struct region *r, size_t idx);
+bool pte_trylock(struct region *r, size_t idx, pte_t *ptep);
+void pte_unlock(struct region *r, size_t idx, pte_t newval);
+static inline pte_t pte_read(struct region *r, size_t idx)
+{
+	return atomic_load_explicit(&r->ptes[idx], memory_order_acquire);
+}
+/* Walk a locked region and drop every page (unmap/REMOVE).  Context: may block on page locks. */
+void region_zap_range(struct uswap_ctx *ctx, struct region *r, size_t first, size_t nr, bool from_event);
+int region_check_invariants(struct region *r);
+
+/* ---- swap_state.c: page pool (frames) and the swap cache ------------------ */
+enum frame_state { FRAME_FREE = 0, FRAME_CACHE, FRAME_ISOLATED };
+struct pool_frame {
+	swp_entry_t entry;   /* slot this frame caches */
+	uint32_t prev, next; /* group inactive list (indices; FRAME_NIL ends) */
+	uint8_t state;
+	uint8_t group_id;
+	uint8_t readahead;   /* read ahead, not yet hit */
+	uint8_t clean;       /* backend already holds this content */
+};
+#define FRAME_NIL UINT32_MAX
+
+struct page_pool {
+	char *base;		 /* nr frames, registered with the pool's own uffd */
+	uint32_t nr;
+	struct pool_frame *frames;
+	pthread_mutex_t lock;	 /* protects bitmap, hint, nr_free */
+	uint64_t *free_bitmap;	 /* bit set = free */
+	uint32_t hint;
+	uint32_t nr_free;
+};
+int pool_init(struct uswap_ctx *ctx, uint32_t nr_frames);
+void pool_destroy(struct uswap_ctx *ctx);
+/* Allocate up to @want contiguous frames; returns count (0 if none), *first set. */
+uint32_t pool_alloc_run(struct page_pool *pool, uint32_t want, uint32_t *first);
+/* Return frames to the allocator.  Context: caller already released their memory. */
+void pool_free_frames(struct page_pool *pool, const uint32_t *idx, uint32_t n);
+static inline void *frame_addr(struct page_pool *pool, uint32_t idx)
+{
+	return pool->base + ((size_t)idx << PAGE_SHIFT);
+}
+/* Release frames' memory in runs and free them. */
+void pool_release_frames(struct uswap_ctx *ctx, uint32_t *idx, uint32_t n);
+/* Swap cache: frames linked from slot words. */
+void swap_cache_add_locked(struct uswap_ctx *ctx, struct uswap_group *g, swp_entry_t e, uint32_t frame, bool clean, bool readahead);
+void swap_cache_del_locked(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t frame);
+bool swap_cache_isolate_oldest(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t *f, swp_entry_t *e, swp_tb_t *t);
+
+/* ---- swapfile.c: devices, clusters, slots -------------------------------- */
+struct swap_cluster {
+	_Atomic(swp_tb_t *) table;	/* SWAPFILE_CLUSTER words, allocated on first use */
+	_Atomic uint32_t nr_used;	/* slots allocated (count > 0 or being allocated) */
+	uint32_t next;			/* free/nonfull list link */
+	uint8_t flags;
+};
+#define CLUSTER_FREE 1
+#define CLUSTER_OWNED 2 /* a lane allocates from it */
+
+struct alloc_lane {
+	pthread_mutex_t lock;
+	uint32_t cluster;    /* UINT32_MAX: none */
+	uint32_t next;	     /* next offset to try within the cluster */
+};
+
+#define SWP_USED (1u << 0)
+#define SWP_WRITEOK (1u << 1)
+#define SWP_DRAINING (1u << 2) /* swapoff in progress: no new allocations */
+
+struct swap_info {
+	unsigned int type;
+	int prio;
+	_Atomic unsigned int flags;
+	char spec[128];
+	const struct swap_backend_ops *ops;
+	void *priv;
+	uint64_t nr_slots;
+	uint32_t nr_clusters;
+	struct swap_cluster *clusters;
+	pthread_mutex_t lock;	 /* free list, nonfull list, cluster nr_used */
+	uint32_t free_head;	 /* free clusters */
+	uint32_t nr_free_clusters;
+	_Atomic uint64_t inuse_pages;
+	_Atomic bool full;	 /* backend reported -ENOSPC; cleared when slots are freed */
+	struct alloc_lane lanes[NR_ALLOC_LANES];
+	_Atomic long users;	 /* get_swap_device pins */
+	_Atomic uint32_t users_futex;
+	/* fault injection for tests: fail the Nth read / write from now with -EIO */
+	_Atomic long inject_read_fail;
+	_Atomic long inject_write_fail;
+};
+
+int swap_device_add(struct uswap_ctx *ctx, const char *spec, int prio, int *idp);
+int swap_device_remove(struct uswap_ctx *ctx, int id);
+struct swap_info *get_swap_device(struct uswap_ctx *ctx, swp_entry_t e);
+void put_swap_device(struct swap_info *si);
+/* Allocate one slot (count 1, busy) on the best device.  Return: 0 or -ENOSPC. */
+int folio_alloc_swap(struct uswap_ctx *ctx, swp_entry_t *e);
+_Atomic swp_tb_t *swap_table_word(struct uswap_ctx *ctx, swp_entry_t e);
+/* Slot lock (SWP_TB_BUSY): wait until free and take it; returns word value. */
+swp_tb_t swap_slot_lock(struct uswap_ctx *ctx, swp_entry_t e);
+bool swap_slot_trylock(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t *valp);
+void swap_slot_unlock(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t newval);
+/* Drop one reference (count) of a locked slot; frees backend data and slot at zero.
+ * Returns the new word (caller unlocks with it). */
+swp_tb_t swap_free_locked(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t t);
+bool swap_is_half_full(struct uswap_ctx *ctx, swp_entry_t e);
+int swap_check_invariants(struct uswap_ctx *ctx);
+uint64_t swap_meta_bytes(struct uswap_ctx *ctx);
+
+/* ---- page_io.c ------------------------------------------------------------ */
+uint64_t page_hash(const void *page);
+/* Read slot @e into @page, verifying its checksum.  Return: 0, -EIO (read failed or corrupt). */
+int swap_read_folio(struct uswap_ctx *ctx, struct swap_info *si, swp_entry_t e, void *page);
+/* Write @page to slot @e.  Return: 0, -ENOSPC, -EIO. */
+int swap_write_folio(struct uswap_ctx *ctx, struct swap_info *si, swp_entry_t e, const void *page);
+void swap_discard(struct uswap_ctx *ctx, struct swap_info *si, swp_entry_t e);
+int swap_matches(struct uswap_ctx *ctx, struct swap_info *si, swp_entry_t e, const void *page);
+bool page_is_zero(const void *page);
+
+/* ---- memory.c ------------------------------------------------------------- */
+#define FAULT_WRITE (1u << 0)
+#define FAULT_WP (1u << 1)
+#define FAULT_SIGNAL (1u << 2) /* resolving in the faulting thread (SIGBUS mode) */
+/* kernel: handle_mm_fault.  Return: 0 resolved (or raced); -EAGAIN retry later; -EFAULT not ours. */
+int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags);
+int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig, unsigned int flags,
+		 pte_t *newp);
+/* Bring page @idx (locked, PTE_SWAP) in without a fault (swapoff).  Returns new pte or -errno. */
+int swapoff_unuse_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig);
+void *thread_scratch_page(void);
+
+/* ---- memcontrol.c --------------------------------------------------------- */
+struct uswap_group {
+	struct uswap_ctx *ctx;
+	unsigned int id;
+	char name[64];
+	_Atomic uint64_t limit;	  /* pages; 0 = unlimited */
+	uint64_t wmark_min, wmark_low, wmark_high; /* free-page watermarks under the limit */
+	_Atomic uint64_t usage;	  /* resident + swap cache pages charged */
+	_Atomic uint64_t usage_max;
+	_Atomic uint64_t nr_resident;
+	_Atomic uint64_t nr_swapcache;
+	enum uswap_oom_policy oom;
+	struct vm_events events;
+	/* LRU: the resident pages are aged by a clock over the group's regions;
+	 * the swap cache frames form the inactive list (oldest at head). */
+	pthread_mutex_t lru_lock;
+	uint32_t inactive_head, inactive_tail;
+	pthread_mutex_t regions_lock; /* regions list and clock hand */
+	struct region *regions;
+	struct region *clock_region;
+	size_t clock_idx;
+	unsigned int nr_regions;
+	/* workingset: eviction clock (pages evicted from memory so far) */
+	_Atomic uint64_t nonresident_age;
+	pthread_mutex_t reclaim_lock; /* serialises reclaimers of this group */
+};
+void group_init(struct uswap_ctx *ctx, struct uswap_group *g, unsigned int id, const char *name,
+		uint64_t limit_pages);
+void group_set_watermarks(struct uswap_group *g);
+/* kernel: mem_cgroup_swapin_charge_folio / try_charge.  Return: 0 or -ENOMEM (OOM). */
+int mem_cgroup_charge(struct uswap_group *g, uint64_t nr, bool may_reclaim);
+void mem_cgroup_uncharge(struct uswap_group *g, uint64_t nr);
+struct uswap_group *group_by_id(struct uswap_ctx *ctx, unsigned int id);
+
+/* ---- vmscan.c --------------------------------------------------------------- */
+enum reclaim_who { RECLAIM_KSWAPD, RECLAIM_DIRECT, RECLAIM_USER };
+/* Reclaim until @g has @nr_free free pages under its limit (or @nr pages freed when unlimited).
+ * Return: pages freed. */
+uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum reclaim_who who);
+void wakeup_kswapd(struct uswap_ctx *ctx);
+int kswapd_start(struct uswap_ctx *ctx);
+void kswapd_stop(struct uswap_ctx *ctx);
+
+/* ---- workingset.c ------------------------------------------------------------ */
+uint64_t workingset_eviction(struct uswap_group *g);
+/* Return true if the refaulting page should be activated. */
+bool workingset_refault(struct uswap_ctx *ctx, struct uswap_group *g, uint64_t shadow);
+
+/* ---- vmstat.c ------------------------------------------------------------- */
+void vmstat_fill(struct uswap_ctx *ctx, struct uswap_group *g, struct uswap_stats *st);
+
+/* ---- uffd.c ------------------------------------------------------------- */
+extern const struct mmu_ops uffd_mmu_ops;
+int uffd_open(struct uswap_ctx *ctx);
+void uffd_close(struct uswap_ctx *ctx);
+int uffd_handlers_start(struct uswap_ctx *ctx);
+void uffd_handlers_stop(struct uswap_ctx *ctx);
+/* Process one message (also used by the fake MMU in unit tests). */
+struct uffd_msg;
+void uffd_handle_msg(struct uswap_ctx *ctx, const struct uffd_msg *msg);
+
+/* ---- util / log --------------------------------------------------------------- */
+void uswap_log(struct uswap_ctx *ctx, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- the context ------------------------------------------------------------- */
+struct uswap_ctx {
+	struct uswap_opts opts;
+	const struct mmu_ops *mmu;
+	void *mmu_priv;		/* fake MMU state in unit tests */
+	int uffd;		/* program regions */
+	int pool_uffd;		/* pool region: a separate uffd with no events, so that
+				 * releasing pool pages never blocks on event delivery */
+	uint64_t features;	/* negotiated UFFD_FEATURE_* */
+	bool use_move;		/* evict with UFFDIO_MOVE (else write-protect + copy + zap) */
+	bool wp_async;		/* dirty tracking with WP_ASYNC + PAGEMAP_SCAN */
+	int pagemap_fd;
+	pthread_t *handlers;
+	unsigned int nr_handlers;
+	int stop_efd;		/* eventfd: tells handler threads to stop */
+	_Atomic bool stopping;
+	_Atomic bool handler_died;
+
+	pthread_mutex_t regions_lock; /* writers of the region table */
+	_Atomic(struct region_table *) regions;
+	struct region_table **old_tables; /* retired tables, freed at destroy (lock-free readers) */
+	size_t nr_old_tables;
+
+	pthread_mutex_t swap_lock;   /* swap_info[] membership, priorities */
+	struct swap_info *_Atomic swap_info[MAX_SWAPFILES];
+	unsigned int nr_swapfiles;
+	_Atomic unsigned int rr_cursor;
+
+	struct page_pool pool;
+
+	pthread_mutex_t groups_lock;
+	struct uswap_group *groups[MAX_GROUPS + 1];
+	struct uswap_group root;
+
+	pthread_t kswapd;
+	bool kswapd_running;
+	pthread_mutex_t kswapd_lock;
+	pthread_cond_t kswapd_wait;
+	bool kswapd_wake;
+
+	struct vm_events events;
+	/* signal mode */
+	bool sigbus_installed;
+};
+
+/* count_event(ctx, group or NULL, name, n): add to the global and the group counter. */
+#define count_event(ctx, g, item, n) count_event_nr(ctx, g, EV_##item, n)
+static inline void count_event_nr(struct uswap_ctx *ctx, struct uswap_group *g, enum vm_event_item item,
+			       uint64_t n)
+{
+	atomic_fetch_add_explicit(&ctx->events.ev[item], n, memory_order_relaxed);
+	if (g)
+		atomic_fetch_add_explicit(&g->events.ev[item], n, memory_order_relaxed);
+}
+
+/* ---- sys.c: the only errno readers ------------------------------------------------ */
+int sys_futex_wait(_Atomic uint32_t *addr, uint32_t val);
+int sys_futex_wake(_Atomic uint32_t *addr, int nr);
+int sys_uffd_ioctl(int fd, unsigned long req, void *arg);
+int sys_madvise(void *addr, size_t len, int advice);
+void *sys_mmap_anon(size_t len);
+int sys_munmap(void *addr, size_t len);
+uint64_t now_ns(void);
+
+static inline _Atomic uint32_t *futex_word(void *p64)
+{
+	return (_Atomic uint32_t *)p64; /* low half on little-endian */
+}
+
+/* Test hooks (tests link the static library). */
+int uswap_test_inject(struct uswap_ctx *ctx, int dev, bool read, long nth);
+int uswap_ctx_create_with_mmu(const struct uswap_opts *opts, const struct mmu_ops *mmu, struct uswap_ctx **ctxp);
+int uswap_check_invariants(struct uswap_ctx *ctx);
+#endif /* USWAP_INTERNAL_H */

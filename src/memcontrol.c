@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * memcontrol.c - memory groups: limits, charge and uncharge, OOM policy.
+ *
+ * kernel: mm/memcontrol.c (try_charge, mem_cgroup_swapin_charge_folio) and
+ * the zone watermarks of mm/page_alloc.c.
+ *
+ * A group charges every page it holds in memory: pages resident in the
+ * program and pages in the swap cache (as the kernel charges swap-cache
+ * folios).  Under the limit sit three free-page watermarks, as for a zone:
+ * below "low" the background reclaim thread is woken and reclaims until
+ * "high"; only below "min" does a faulting thread reclaim for itself (direct
+ * reclaim, which is also the throttle of SPEC row 19).  The kernel's memory
+ * cgroups have no such background reclaim: every charge over the limit
+ * reclaims directly, which is where its tail latency comes from.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+void group_set_watermarks(struct uswap_group *g)
+{
+	uint64_t l = atomic_load(&g->limit);
+
+	if (!l) {
+		g->wmark_min = g->wmark_low = g->wmark_high = 0;
+		return;
+	}
+	/* 1/256 of the limit (0.4%) between marks, at least 2 reclaim batches in
+	 * total and at most 4 MiB; kswapd then works in batches of 32 pages. */
+	g->wmark_min = max_t(l / 256, 8);
+	g->wmark_min = min_t(g->wmark_min, 1024);
+	g->wmark_low = g->wmark_min * 2;
+	g->wmark_high = g->wmark_min * 3;
+	if (g->wmark_high > l / 2) {
+		g->wmark_min = l / 8;
+		g->wmark_low = l / 6;
+		g->wmark_high = l / 4;
+	}
+}
+
+void group_init(struct uswap_ctx *ctx, struct uswap_group *g, unsigned int id, const char *name,
+		uint64_t limit_pages)
+{
+	memset(g, 0, sizeof(*g));
+	g->ctx = ctx;
+	g->id = id;
+	snprintf(g->name, sizeof(g->name), "%s", name ? name : "");
+	atomic_store(&g->limit, limit_pages);
+	group_set_watermarks(g);
+	g->oom = USWAP_OOM_ERROR;
+	g->inactive_head = g->inactive_tail = FRAME_NIL;
+	pthread_mutex_init(&g->lru_lock, NULL);
+	pthread_mutex_init(&g->regions_lock, NULL);
+	pthread_mutex_init(&g->reclaim_lock, NULL);
+}
+
+struct uswap_group *group_by_id(struct uswap_ctx *ctx, unsigned int id)
+{
+	return id <= MAX_GROUPS ? ctx->groups[id] : NULL;
+}
+
+static void update_max(struct uswap_group *g, uint64_t u)
+{
+	uint64_t m = atomic_load_explicit(&g->usage_max, memory_order_relaxed);
+	while (u > m && !atomic_compare_exchange_weak(&g->usage_max, &m, u))
+		;
+}
+
+/*
+ * mem_cgroup_charge - charge @nr pages to @g.
+ * kernel: try_charge_memcg.
+ * Context: may reclaim (only try-locks pages and slots), may sleep briefly
+ * for the OOM_WAIT policy.  Never unbounded.
+ * Return: 0, or -ENOMEM: over the limit and nothing could be reclaimed.
+ */
+int mem_cgroup_charge(struct uswap_group *g, uint64_t nr, bool may_reclaim)
+{
+	struct uswap_ctx *ctx = g->ctx;
+	uint64_t limit = atomic_load(&g->limit);
+	uint64_t u = atomic_fetch_add(&g->usage, nr) + nr;
+	uint64_t waited_ms = 0;
+
+	if (!limit) {
+		update_max(g, u);
+		return 0;
+	}
+	if (u + g->wmark_low > limit)
+		wakeup_kswapd(ctx);
+	if (u + g->wmark_min <= limit) {
+		update_max(g, u);
+		return 0;
+	}
+	/* Below the min watermark: this thread reclaims for itself (row 19). */
+	if (may_reclaim) {
+		count_event(ctx, g, allocstall, 1);
+		for (int pass = 0; pass < 8; pass++) {
+			uint64_t cur = atomic_load(&g->usage);
+			if (cur + g->wmark_min <= limit)
+				break;
+			uint64_t want = cur + g->wmark_min - limit;
+			if (!try_to_free_pages(g, max_t(want, (uint64_t)RECLAIM_BATCH), RECLAIM_DIRECT) &&
+			    atomic_load(&g->usage) > limit)
+				break; /* no progress */
+		}
+		while (atomic_load(&g->usage) > limit && g->oom == USWAP_OOM_WAIT &&
+		       waited_ms < 10000) {
+			wakeup_kswapd(ctx);
+			usleep(1000);
+			waited_ms++;
+		}
+	}
+	u = atomic_load(&g->usage);
+	if (u <= limit) {
+		update_max(g, u);
+		return 0;
+	}
+	atomic_fetch_sub(&g->usage, nr);
+	return -ENOMEM;
+}
+
+void mem_cgroup_uncharge(struct uswap_group *g, uint64_t nr)
+{
+	atomic_fetch_sub(&g->usage, nr);
+}

@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * memory.c - the fault path: handle_fault, do_anonymous_page, do_swap_page,
+ * do_wp_page.
+ *
+ * kernel: mm/memory.c.  Each step of do_swap_page below is tagged with its
+ * row in SPEC.md ("row N").
+ *
+ * The page lock (PTE_LOCKED) is taken on entry and held until the PTE is
+ * final, so the kernel's re-checks after dropping the PTE lock (rows 12, 16,
+ * 20) reduce to the entry check: nothing can change a locked PTE.  Reclaim
+ * and swapoff only try-lock PTEs, so holding the lock across direct reclaim
+ * cannot deadlock.  The slot lock (swap table BUSY bit) is taken inside the
+ * page lock and serialises the fault against writeback and swapoff of the
+ * same slot.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static _Alignas(4096) const unsigned char zero_page[PAGE_SIZE];
+static __thread _Alignas(4096) unsigned char scratch[PAGE_SIZE];
+
+void *thread_scratch_page(void)
+{
+	return scratch;
+}
+
+/*
+ * charge_or_oom - charge one page to @g; on failure apply the group's OOM
+ * policy.  Return: 0 charged; -ENOMEM the fault must be failed (poisoned).
+ */
+static int charge_or_oom(struct uswap_ctx *ctx, struct uswap_group *g, uintptr_t addr)
+{
+	int rc = mem_cgroup_charge(g, 1, true);
+
+	if (!rc)
+		return 0;
+	count_event(ctx, g, oom, 1);
+	uswap_log(ctx, USWAP_LOG_ERR,
+		  "group %s: out of memory at %#lx (limit %llu pages, nothing reclaimable)", g->name,
+		  (unsigned long)addr, (unsigned long long)atomic_load(&g->limit));
+	if (g->oom == USWAP_OOM_KILL)
+		kill(getpid(), SIGKILL);
+	return -ENOMEM;
+}
+
+/* Map @src at @addr; EEXIST (someone mapped it) counts as done. */
+static int map_page(struct uswap_ctx *ctx, struct uswap_group *g, uintptr_t addr, const void *src,
+		    bool wp)
+{
+	int rc = ctx->mmu->map_copy(ctx, addr, src, PAGE_SIZE, wp && ctx->wp_async);
+
+	if (rc == -EEXIST) {
+		count_event(ctx, g, uffd_eexist, 1);
+		uswap_log(ctx, USWAP_LOG_WARN, "fault at %#lx: page already mapped",
+			  (unsigned long)addr);
+		return 0;
+	}
+	if (rc == -EAGAIN)
+		count_event(ctx, g, uffd_eagain, 1);
+	return rc;
+}
+
+/* Poison page @idx: the program gets SIGBUS on it (rows 14, 21). */
+static pte_t poison_page(struct uswap_ctx *ctx, struct region *r, size_t idx)
+{
+	int rc = ctx->mmu->poison(ctx, region_addr(r, idx), PAGE_SIZE);
+	if (rc && rc != -EEXIST)
+		uswap_log(ctx, USWAP_LOG_ERR, "poison %#lx failed: %d",
+			  (unsigned long)region_addr(r, idx), rc);
+	count_event(ctx, r->group, swpin_poison, 1);
+	return make_marker_pte(MARKER_POISON);
+}
+
+/* kernel: do_anonymous_page.  First touch (or a page evicted as zero): map zeroes. */
+static int do_anonymous_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig,
+			     pte_t *newp)
+{
+	struct uswap_group *g = r->group;
+	uintptr_t addr = region_addr(r, idx);
+	int rc;
+
+	if (charge_or_oom(ctx, g, addr)) {
+		*newp = poison_page(ctx, r, idx);
+		return 0;
+	}
+	rc = map_page(ctx, g, addr, zero_page, false);
+	if (rc) {
+		mem_cgroup_uncharge(g, 1);
+		*newp = orig;
+		return rc;
+	}
+	count_event_nr(ctx, g, pte_is_marker(orig) ? EV_swpin_zero : EV_pgfault_zero, 1);
+	atomic_fetch_add(&g->nr_resident, 1);
+	atomic_fetch_add(&r->nr_present, 1);
+	*newp = PTE_PRESENT;
+	return 0;
+}
+
+/*
+ * do_swap_page - bring in the page whose PTE holds swap entry @orig.
+ * kernel: do_swap_page.
+ * Context: page @idx locked.  *@newp receives the PTE to publish on unlock.
+ * Return: 0 (resolved, or poisoned: *newp says which), -EAGAIN (mapping
+ * changing: the caller wakes the thread so it faults again), other -errno
+ * from the MMU (nothing changed).
+ */
+int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig,
+		 unsigned int flags, pte_t *newp)
+{
+	struct uswap_group *g = r->group;
+	uintptr_t addr = region_addr(r, idx);
+	swp_entry_t e = pte_to_swp_entry(orig); /* row 2 */
+	struct swap_info *si;
+	const void *src;
+	uint32_t frame = FRAME_NIL;
+	bool activate = false, keep_slot, major = false;
+	swp_tb_t t;
+	int rc;
+
+	*newp = orig;
+	/* row 4: pin the device against swapoff for the whole fault. */
+	si = get_swap_device(ctx, e);
+	if (unlikely(!si)) {
+		/* Under the page lock the entry cannot be stale: the device vanished
+		 * under a live PTE, so the data is lost.  Never map zeroes. */
+		uswap_log(ctx, USWAP_LOG_ERR, "fault at %#lx: swap device %u is gone",
+			  (unsigned long)addr, swp_type(e));
+		*newp = poison_page(ctx, r, idx);
+		atomic_fetch_sub(&r->nr_swapped, 1);
+		return 0;
+	}
+	/* rows 6, 15: claim the slot; a racing writeback or swapoff holds it
+	 * only for the duration of one page, and we sleep on the slot word. */
+	t = swap_slot_lock(ctx, e);
+
+	if (swp_tb_kind(t) == SLOT_CACHE) {
+		/* row 5: swap-cache hit: minor fault, no I/O. */
+		frame = (uint32_t)swp_tb_payload(t);
+		swap_cache_del_locked(ctx, g, frame);
+		if (ctx->pool.frames[frame].readahead)
+			count_event(ctx, g, swap_ra_hit, 1);
+		src = frame_addr(&ctx->pool, frame);
+		activate = true; /* second chance: it was touched while inactive */
+		count_event(ctx, g, swapcache_hit, 1);
+	} else {
+		/* rows 6-10: synchronous device, count 1: read into our own buffer,
+		 * bypassing the swap cache. */
+		if (charge_or_oom(ctx, g, addr)) { /* row 7 */
+			t = swap_free_locked(ctx, e, swp_tb_set(t, SLOT_EMPTY, 0));
+			swap_slot_unlock(ctx, e, t);
+			put_swap_device(si);
+			atomic_fetch_sub(&r->nr_swapped, 1);
+			*newp = poison_page(ctx, r, idx);
+			return 0;
+		}
+		if (swp_tb_kind(t) == SLOT_SHADOW) /* row 8 */
+			activate = workingset_refault(ctx, g, swp_tb_payload(t));
+		rc = swap_read_folio(ctx, si, e, scratch); /* row 10 */
+		if (rc) {
+			/* rows 14, 21: the data is lost; SIGBUS for this page only. */
+			mem_cgroup_uncharge(g, 1);
+			t = swap_free_locked(ctx, e, swp_tb_set(t, SLOT_EMPTY, 0));
+			swap_slot_unlock(ctx, e, t);
+			put_swap_device(si);
+			atomic_fetch_sub(&r->nr_swapped, 1);
+			*newp = poison_page(ctx, r, idx);
+			return 0;
+		}
+		src = scratch;
+		major = true;
+	}
+
+	/*
+	 * rows 22, 23: keep the slot (and its data) when the page is mapped
+	 * read-only-clean: a read fault, the only reference, swap not over half
+	 * full, and dirty tracking available.  Otherwise the slot is freed now
+	 * (exclusive write fault: the copy is about to be stale).
+	 */
+	keep_slot = (t & SWP_TB_DATA) && !(flags & FAULT_WRITE) && swp_tb_count(t) == 1 &&
+		    ctx->wp_async && !swap_is_half_full(ctx, e);
+
+	rc = map_page(ctx, g, addr, src, keep_slot); /* row 25 */
+	if (rc) {
+		/* Back out: nothing changed but the charge / the frame's list. */
+		if (frame != FRAME_NIL)
+			swap_cache_add_locked(ctx, g, e, frame, ctx->pool.frames[frame].clean,
+					      ctx->pool.frames[frame].readahead);
+		else
+			mem_cgroup_uncharge(g, 1);
+		swap_slot_unlock(ctx, e, t);
+		put_swap_device(si);
+		return rc;
+	}
+	if (frame != FRAME_NIL) {
+		/* The frame's page now lives in the program: cache -> resident. */
+		pool_release_frames(ctx, &frame, 1);
+		atomic_fetch_sub(&g->nr_swapcache, 1);
+		count_event(ctx, g, pgactivate, 1);
+	}
+	if (major) { /* row 13 */
+		count_event(ctx, g, pgmajfault, 1);
+		count_event(ctx, g, pswpin, 1);
+	}
+	t = swp_tb_set(t, SLOT_EMPTY, 0);
+	if (!keep_slot)
+		t = swap_free_locked(ctx, e, t); /* row 23 */
+	swap_slot_unlock(ctx, e, t);
+	put_swap_device(si); /* row 27 */
+
+	/* rows 9, 24: on the group's LRU (the clock), counted resident. */
+	atomic_fetch_add(&g->nr_resident, 1);
+	atomic_fetch_add(&r->nr_present, 1);
+	atomic_fetch_sub(&r->nr_swapped, 1);
+	*newp = make_present_pte(keep_slot, e) | (keep_slot ? PTE_WP : 0) |
+		(activate ? PTE_REFERENCED : 0);
+	return 0;
+}
+
+/*
+ * do_wp_page - a write hit a write-protected page (synchronous write-protect
+ * mode only; with WP_ASYNC the kernel resolves these itself).  The page is
+ * about to differ from its slot: drop the slot and un-protect.
+ */
+static int do_wp_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig,
+		      pte_t *newp)
+{
+	*newp = orig;
+	if (orig & PTE_SLOT) {
+		swp_entry_t e = pte_to_swp_entry(orig);
+		swp_tb_t t = swap_slot_lock(ctx, e);
+		swap_slot_unlock(ctx, e, swap_free_locked(ctx, e, t));
+		*newp = PTE_PRESENT | (orig & PTE_REFERENCED);
+	}
+	return ctx->mmu->writeprotect(ctx, region_addr(r, idx), PAGE_SIZE, false);
+}
+
+/*
+ * handle_fault - resolve a fault at @addr.
+ * kernel: handle_mm_fault -> handle_pte_fault.
+ * Context: any handler thread, or the faulting thread (SIGBUS mode).
+ * Return: 0 resolved (the faulting thread is woken), -EAGAIN the mapping is
+ * changing (the thread is woken and faults again), -EFAULT not a managed
+ * address.
+ */
+int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
+{
+	uint64_t t0 = now_ns();
+	struct region *r = region_lookup(ctx, addr);
+	struct uswap_group *g;
+	size_t idx;
+	pte_t pte, newpte;
+	int rc = 0;
+
+	if (!r)
+		return -EFAULT;
+	g = r->group;
+	idx = (addr - r->start) >> PAGE_SHIFT;
+	addr = region_addr(r, idx);
+	pte = pte_lock(r, idx); /* row 15 (waits for eviction in progress: row 3) */
+	newpte = pte;
+	count_event(ctx, g, pgfault, 1);
+
+	switch (pte_type(pte)) {
+	case PTE_PRESENT:
+		if (flags & FAULT_WP) {
+			rc = do_wp_page(ctx, r, idx, pte, &newpte); /* row 26 */
+			break;
+		}
+		/* row 1: another thread resolved it first: only wake. */
+		count_event(ctx, g, spurious_fault, 1);
+		rc = -EEXIST;
+		break;
+	case PTE_NONE:
+		rc = do_anonymous_page(ctx, r, idx, pte, &newpte);
+		break;
+	case PTE_MARKER:
+		if (pte_marker_kind(pte) == MARKER_ZERO) { /* row 3 */
+			rc = do_anonymous_page(ctx, r, idx, pte, &newpte);
+		} else {
+			/* Poisoned: re-install the kernel marker (it may have been
+			 * zapped) so the access raises SIGBUS. */
+			rc = ctx->mmu->poison(ctx, addr, PAGE_SIZE);
+			rc = rc == -EEXIST ? 0 : rc;
+		}
+		break;
+	case PTE_SWAP:
+		rc = do_swap_page(ctx, r, idx, pte, flags, &newpte);
+		break;
+	}
+	pte_unlock(r, idx, newpte);
+	if (rc == -EEXIST || rc == -EAGAIN || (rc && rc != -ENOENT)) {
+		/* Nothing was mapped by us: wake the thread so it retries. */
+		if (!(flags & FAULT_SIGNAL))
+			ctx->mmu->wake(ctx, addr, PAGE_SIZE);
+		rc = rc == -EEXIST ? 0 : rc;
+	}
+	count_event(ctx, g, fault_ns, now_ns() - t0);
+	return rc;
+}
+
+/*
+ * swapoff_unuse_page - make page @idx (locked, using a device being removed)
+ * independent of its slot: map it in, or move its data to another device
+ * when the group is at its limit.  Unlocks the page.
+ * kernel: unuse_pte.
+ * Return: 0; -ENOMEM (no room in memory nor on another device); -EIO
+ * (unreadable: the page is poisoned).
+ */
+int swapoff_unuse_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig)
+{
+	struct uswap_group *g = r->group;
+	swp_entry_t e = pte_to_swp_entry(orig);
+	pte_t newpte = orig;
+	int rc = 0;
+
+	if (pte_present(orig)) {
+		/* A clean resident page: just forget the slot. */
+		swp_tb_t t = swap_slot_lock(ctx, e);
+		swap_slot_unlock(ctx, e, swap_free_locked(ctx, e, t));
+		newpte = PTE_PRESENT | (orig & PTE_REFERENCED);
+		goto out;
+	}
+	if (mem_cgroup_charge(g, 1, true) == 0) {
+		mem_cgroup_uncharge(g, 1); /* do_swap_page charges for itself */
+		for (int tries = 0; tries < 100; tries++) {
+			rc = do_swap_page(ctx, r, idx, orig, FAULT_WRITE, &newpte);
+			if (rc != -EAGAIN)
+				break;
+		}
+		if (!rc && pte_is_marker(newpte))
+			rc = -EIO;
+		goto out;
+	}
+	/* No room in memory: move the data to another device. */
+	{
+		struct swap_info *si = get_swap_device(ctx, e);
+		swp_entry_t ne;
+		swp_tb_t t, nt;
+		if (!si) {
+			rc = -EIO;
+			goto out;
+		}
+		t = swap_slot_lock(ctx, e);
+		if (swp_tb_kind(t) == SLOT_CACHE) {
+			/* The page is in memory already: a new slot will be written at writeback. */
+			rc = folio_alloc_swap(ctx, &ne);
+			if (!rc) {
+				uint32_t f = (uint32_t)swp_tb_payload(t);
+				ctx->pool.frames[f].entry = ne;
+				ctx->pool.frames[f].clean = false;
+				swap_slot_unlock(ctx, ne, swp_tb_set(1, SLOT_CACHE, f));
+				t = swap_free_locked(ctx, e, swp_tb_set(t, SLOT_EMPTY, 0));
+				newpte = swp_entry_to_pte(ne);
+			}
+			swap_slot_unlock(ctx, e, t);
+		} else {
+			rc = swap_read_folio(ctx, si, e, scratch);
+			if (rc) {
+				t = swap_free_locked(ctx, e, swp_tb_set(t, SLOT_EMPTY, 0));
+				swap_slot_unlock(ctx, e, t);
+				atomic_fetch_sub(&r->nr_swapped, 1);
+				newpte = poison_page(ctx, r, idx);
+				put_swap_device(si);
+				goto out;
+			}
+			rc = folio_alloc_swap(ctx, &ne);
+			if (!rc) {
+				struct swap_info *nsi = get_swap_device(ctx, ne);
+				rc = swap_write_folio(ctx, nsi, ne, scratch);
+				nt = rc ? swap_free_locked(ctx, ne, 1) : (1 | SWP_TB_DATA);
+				swap_slot_unlock(ctx, ne, nt);
+				put_swap_device(nsi);
+				if (!rc) {
+					newpte = swp_entry_to_pte(ne);
+					t = swap_free_locked(ctx, e, swp_tb_set(t, SLOT_EMPTY, 0));
+				}
+			}
+			swap_slot_unlock(ctx, e, t);
+		}
+		put_swap_device(si);
+		if (rc)
+			rc = -ENOMEM;
+	}
+out:
+	if (!rc)
+		count_event(ctx, g, swapoff_pages, 1);
+	pte_unlock(r, idx, newpte);
+	return rc;
+}

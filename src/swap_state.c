@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * swap_state.c - the page pool and the swap cache.
+ *
+ * kernel: mm/swap_state.c (swap cache) and the page allocator's role for
+ * swap-cache folios.
+ *
+ * The pool is one large virtual area registered with the pool's own
+ * userfaultfd.  Reclaim moves a program page into a free frame with
+ * UFFDIO_MOVE (which needs the destination registered and empty), so an
+ * evicted page keeps its physical page and no byte is copied.  The frame is
+ * then in the swap cache: its slot word (swap table) points at it, and it
+ * sits on its group's inactive list.  Released frames are MADV_DONTNEED'd,
+ * which empties them for the next move; the pool's uffd has no events, so
+ * releasing never waits for a handler thread.
+ *
+ * uswap's code only ever touches a frame that holds a page; touching an
+ * empty frame would fault into the pool's uffd and hang, so every frame
+ * state change below says who owns the frame.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+int pool_init(struct uswap_ctx *ctx, uint32_t nr_frames)
+{
+	struct page_pool *pool = &ctx->pool;
+	size_t words = (nr_frames + 63) / 64;
+
+	pool->base = sys_mmap_anon((size_t)nr_frames << PAGE_SHIFT);
+	pool->frames = calloc(nr_frames, sizeof(*pool->frames));
+	pool->free_bitmap = calloc(words, sizeof(uint64_t));
+	if (!pool->base || !pool->frames || !pool->free_bitmap) {
+		pool_destroy(ctx);
+		return -ENOMEM;
+	}
+	/* Frames are never worth a transparent huge page: moves are per 4 KiB. */
+	madvise(pool->base, (size_t)nr_frames << PAGE_SHIFT, MADV_NOHUGEPAGE);
+	pool->nr = nr_frames;
+	for (uint32_t i = 0; i < nr_frames; i++)
+		pool->free_bitmap[i / 64] |= 1ULL << (i % 64);
+	pool->nr_free = nr_frames;
+	pthread_mutex_init(&pool->lock, NULL);
+	return 0;
+}
+
+void pool_destroy(struct uswap_ctx *ctx)
+{
+	struct page_pool *pool = &ctx->pool;
+	if (pool->base)
+		sys_munmap(pool->base, (size_t)pool->nr << PAGE_SHIFT);
+	free(pool->frames);
+	free(pool->free_bitmap);
+	memset(pool, 0, sizeof(*pool));
+}
+
+/*
+ * pool_alloc_run - take up to @want free frames that are contiguous, so that
+ * one UFFDIO_MOVE can fill them.  Return: number taken (0: pool exhausted).
+ */
+uint32_t pool_alloc_run(struct page_pool *pool, uint32_t want, uint32_t *first)
+{
+	uint32_t n = 0, start = 0;
+
+	pthread_mutex_lock(&pool->lock);
+	if (!pool->nr_free)
+		goto out;
+	for (uint32_t scanned = 0; scanned < pool->nr; scanned++) {
+		uint32_t i = (pool->hint + scanned) % pool->nr;
+		if (pool->free_bitmap[i / 64] & (1ULL << (i % 64))) {
+			start = i;
+			break;
+		}
+	}
+	while (n < want && start + n < pool->nr &&
+	       (pool->free_bitmap[(start + n) / 64] & (1ULL << ((start + n) % 64)))) {
+		pool->free_bitmap[(start + n) / 64] &= ~(1ULL << ((start + n) % 64));
+		pool->frames[start + n].state = FRAME_ISOLATED;
+		n++;
+	}
+	pool->nr_free -= n;
+	pool->hint = (start + n) % pool->nr;
+	*first = start;
+out:
+	pthread_mutex_unlock(&pool->lock);
+	return n;
+}
+
+void pool_free_frames(struct page_pool *pool, const uint32_t *idx, uint32_t n)
+{
+	pthread_mutex_lock(&pool->lock);
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t i = idx[k];
+		pool->frames[i].state = FRAME_FREE;
+		pool->frames[i].entry.val = 0;
+		pool->free_bitmap[i / 64] |= 1ULL << (i % 64);
+	}
+	pool->nr_free += n;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * pool_release_frames - give the memory of frames @idx back (one madvise per
+ * contiguous run: batched frees) and return them to the allocator.
+ * Context: the caller owns the frames (ISOLATED, off every list).
+ */
+void pool_release_frames(struct uswap_ctx *ctx, uint32_t *idx, uint32_t n)
+{
+	struct page_pool *pool = &ctx->pool;
+
+	if (n > 1)
+		qsort(idx, n, sizeof(*idx), cmp_u32);
+	for (uint32_t k = 0; k < n;) {
+		uint32_t run = 1;
+		while (k + run < n && idx[k + run] == idx[k] + run)
+			run++;
+		ctx->mmu->pool_release(ctx, frame_addr(pool, idx[k]), (size_t)run << PAGE_SHIFT);
+		k += run;
+	}
+	pool_free_frames(pool, idx, n);
+}
+
+/*
+ * swap_cache_add_locked - frame @f now caches slot @e: append it to the
+ * inactive list of @g.  The caller sets the slot word (SLOT_CACHE, f).
+ * Context: slot @e locked.
+ */
+void swap_cache_add_locked(struct uswap_ctx *ctx, struct uswap_group *g, swp_entry_t e, uint32_t f,
+			   bool clean, bool readahead)
+{
+	struct pool_frame *fr = &ctx->pool.frames[f];
+
+	pthread_mutex_lock(&g->lru_lock);
+	fr->entry = e;
+	fr->group_id = (uint8_t)g->id;
+	fr->clean = clean;
+	fr->readahead = readahead;
+	fr->state = FRAME_CACHE;
+	fr->next = FRAME_NIL;
+	fr->prev = g->inactive_tail;
+	if (g->inactive_tail != FRAME_NIL)
+		ctx->pool.frames[g->inactive_tail].next = f;
+	else
+		g->inactive_head = f;
+	g->inactive_tail = f;
+	pthread_mutex_unlock(&g->lru_lock);
+}
+
+static void inactive_unlink_locked(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t f)
+{
+	struct pool_frame *fr = &ctx->pool.frames[f];
+
+	if (fr->prev != FRAME_NIL)
+		ctx->pool.frames[fr->prev].next = fr->next;
+	else
+		g->inactive_head = fr->next;
+	if (fr->next != FRAME_NIL)
+		ctx->pool.frames[fr->next].prev = fr->prev;
+	else
+		g->inactive_tail = fr->prev;
+	fr->prev = fr->next = FRAME_NIL;
+	fr->state = FRAME_ISOLATED;
+}
+
+/*
+ * swap_cache_del_locked - take frame @f out of the swap cache: the caller
+ * owns it now (maps it, frees it).  The caller updates the slot word.
+ * Context: the slot that points at @f is locked, so writeback (which
+ * try-locks that slot) cannot hold the frame.
+ */
+void swap_cache_del_locked(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t f)
+{
+	pthread_mutex_lock(&g->lru_lock);
+	if (ctx->pool.frames[f].state == FRAME_CACHE)
+		inactive_unlink_locked(ctx, g, f);
+	pthread_mutex_unlock(&g->lru_lock);
+}
+
+/*
+ * swap_cache_isolate_oldest - take the oldest frame of @g's inactive list
+ * whose slot can be locked.  Frames whose slot is busy (a fault is mapping
+ * them) are rotated to the tail.
+ * Return: true with *f, *e set and slot *e locked (word in *t).
+ */
+bool swap_cache_isolate_oldest(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t *f,
+			       swp_entry_t *e, swp_tb_t *t)
+{
+	bool found = false;
+	unsigned int tries = 0;
+
+	pthread_mutex_lock(&g->lru_lock);
+	while (g->inactive_head != FRAME_NIL && tries++ < 8) {
+		uint32_t cur = g->inactive_head;
+		struct pool_frame *fr = &ctx->pool.frames[cur];
+		/*
+		 * Try-lock against the documented order (slot, then lru): safe
+		 * because we never wait.  While the frame is on the list its
+		 * slot holds a reference, so the slot's table is alive.
+		 */
+		if (swap_slot_trylock(ctx, fr->entry, t)) {
+			inactive_unlink_locked(ctx, g, cur);
+			*f = cur;
+			*e = fr->entry;
+			found = true;
+			break;
+		}
+		if (fr->next == FRAME_NIL)
+			break;
+		inactive_unlink_locked(ctx, g, cur);
+		/* re-append at the tail */
+		fr->state = FRAME_CACHE;
+		fr->prev = g->inactive_tail;
+		ctx->pool.frames[g->inactive_tail].next = cur;
+		g->inactive_tail = cur;
+	}
+	pthread_mutex_unlock(&g->lru_lock);
+	return found;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sys.c - thin system-call wrappers.  These are the only places that read
+ * errno: everything above them works with 0 / -errno.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int sys_futex_wait(_Atomic uint32_t *addr, uint32_t val)
+{
+	long rc = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+	return rc < 0 ? -errno : 0;
+}
+
+int sys_futex_wake(_Atomic uint32_t *addr, int nr)
+{
+	long rc = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, nr, NULL, NULL, 0);
+	return rc < 0 ? -errno : (int)rc;
+}
+
+int sys_uffd_ioctl(int fd, unsigned long req, void *arg)
+{
+	return ioctl(fd, req, arg) < 0 ? -errno : 0;
+}
+
+int sys_madvise(void *addr, size_t len, int advice)
+{
+	return madvise(addr, len, advice) < 0 ? -errno : 0;
+}
+
+void *sys_mmap_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int sys_munmap(void *addr, size_t len)
+{
+	return munmap(addr, len) < 0 ? -errno : 0;
+}
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}

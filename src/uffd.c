@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uffd.c - the MMU adapter: everything that talks to userfaultfd.
+ *
+ * kernel: fs/userfaultfd.c and mm/userfaultfd.c are the other side.
+ *
+ * Two userfaultfds:
+ *  - ctx->uffd covers program regions: MISSING (+ WP for dirty tracking),
+ *    with the non-cooperative events REMOVE/UNMAP/REMAP so that the
+ *    program's own madvise/munmap/mremap are followed.  While an event is
+ *    unread, the thread that caused it waits and UFFDIO_COPY fails with
+ *    EAGAIN: handler threads must keep reading.
+ *  - ctx->pool_uffd covers the page pool, with no events: UFFDIO_MOVE needs
+ *    its destination registered, and MADV_DONTNEED of pool frames must never
+ *    wait for an event to be read (reclaim runs in handler threads too).
+ *    UFFDIO_MOVE is issued on the pool's fd (the destination's), and the
+ *    kernel accepts a source registered with another uffd (measured on 6.18).
+ *
+ * Features are probed at run time (UFFDIO_API on a throw-away fd) and the
+ * context degrades: without MOVE it evicts by write-protect + copy + zap.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "uffd_compat.h"
+
+/* ---- opening and probing --------------------------------------------------- */
+
+static int uffd_open_fd(struct uswap_ctx *ctx)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int err;
+
+	if (fd >= 0)
+		return fd;
+	err = errno;
+	if (err == ENOSYS)
+		return -ENOSYS;
+	/* Without CAP_SYS_PTRACE and vm.unprivileged_userfaultfd=0, the device
+	 * node (if its permissions allow) still gives a full userfaultfd. */
+	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev >= 0) {
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+		err = errno;
+		close(dev);
+		if (fd >= 0)
+			return fd;
+	}
+	uswap_log(ctx, USWAP_LOG_ERR,
+		  "userfaultfd not permitted (%s): run as root, give CAP_SYS_PTRACE, set "
+		  "vm.unprivileged_userfaultfd=1, or grant access to /dev/userfaultfd",
+		  strerror(err));
+	return -EPERM;
+}
+
+static int uffd_api(int fd, uint64_t features, uint64_t *got)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+	int rc = sys_uffd_ioctl(fd, UFFDIO_API, &api);
+	if (!rc && got)
+		*got = api.features;
+	return rc;
+}
+
+/* Open and negotiate both userfaultfds; register the pool. */
+int uffd_open(struct uswap_ctx *ctx)
+{
+	uint64_t avail = 0, want;
+	int probe, rc;
+
+	probe = uffd_open_fd(ctx);
+	if (probe < 0)
+		return probe;
+	rc = uffd_api(probe, 0, &avail);
+	close(probe);
+	if (rc)
+		return rc;
+
+	want = UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMAP |
+	       UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_POISON;
+	if (!(avail & UFFD_FEATURE_POISON)) {
+		uswap_log(ctx, USWAP_LOG_ERR, "userfaultfd lacks POISON (Linux >= 6.6 needed): a "
+					      "failed read could not be reported as SIGBUS");
+		return -ENOSYS;
+	}
+	ctx->use_move = (avail & UFFD_FEATURE_MOVE) && !(ctx->opts.flags & USWAP_F_NO_MOVE);
+	if (!(avail & UFFD_FEATURE_MOVE))
+		uswap_log(ctx, USWAP_LOG_WARN, "userfaultfd lacks MOVE: evicting with write-protect + copy");
+	if (ctx->use_move) {
+		want |= UFFD_FEATURE_MOVE;
+		if (avail & UFFD_FEATURE_WP_ASYNC) {
+			want |= UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+			ctx->wp_async = true;
+		} else {
+			uswap_log(ctx, USWAP_LOG_WARN, "userfaultfd lacks WP_ASYNC: no dirty tracking");
+		}
+	} else {
+		want |= UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+	}
+	if (ctx->opts.mode == USWAP_MODE_SIGNAL) {
+		if (!(avail & UFFD_FEATURE_SIGBUS))
+			return -ENOSYS;
+		want |= UFFD_FEATURE_SIGBUS;
+	}
+	want &= avail;
+
+	ctx->uffd = uffd_open_fd(ctx);
+	if (ctx->uffd < 0)
+		return ctx->uffd;
+	rc = uffd_api(ctx->uffd, want, &ctx->features);
+	if (rc)
+		goto out_close;
+
+	if (ctx->use_move) {
+		struct uffdio_register reg = {
+			.range = { (uintptr_t)ctx->pool.base, (uint64_t)ctx->pool.nr << PAGE_SHIFT },
+			.mode = UFFDIO_REGISTER_MODE_MISSING,
+		};
+		ctx->pool_uffd = uffd_open_fd(ctx);
+		if (ctx->pool_uffd < 0) {
+			rc = ctx->pool_uffd;
+			goto out_close;
+		}
+		rc = uffd_api(ctx->pool_uffd, UFFD_FEATURE_MOVE, NULL);
+		if (!rc)
+			rc = sys_uffd_ioctl(ctx->pool_uffd, UFFDIO_REGISTER, &reg);
+		if (rc)
+			goto out_close;
+	}
+	if (ctx->wp_async) {
+		ctx->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		if (ctx->pagemap_fd < 0)
+			ctx->wp_async = false;
+	}
+	return 0;
+
+out_close:
+	uffd_close(ctx);
+	return rc;
+}
+
+void uffd_close(struct uswap_ctx *ctx)
+{
+	if (ctx->uffd >= 0)
+		close(ctx->uffd);
+	if (ctx->pool_uffd >= 0)
+		close(ctx->pool_uffd);
+	if (ctx->pagemap_fd >= 0)
+		close(ctx->pagemap_fd);
+	ctx->uffd = ctx->pool_uffd = ctx->pagemap_fd = -1;
+}
+
+/* ---- the MMU operations ---------------------------------------------------------- */
+
+static int uffd_map_copy(struct uswap_ctx *ctx, uintptr_t dst, const void *src, size_t len, bool wp)
+{
+	struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src, .len = len,
+				 .mode = wp ? UFFDIO_COPY_MODE_WP : 0 };
+	int rc = sys_uffd_ioctl(ctx->uffd, UFFDIO_COPY, &c);
+	/* A partial copy reports the bytes done in .copy; uswap maps page by
+	 * page or treats a short copy as the error it carries. */
+	return rc;
+}
+
+static long uffd_move_out(struct uswap_ctx *ctx, void *dst, uintptr_t src, size_t len)
+{
+	struct uffdio_move m = { .dst = (uintptr_t)dst, .src = src, .len = len, .mode = 0 };
+	int rc = sys_uffd_ioctl(ctx->pool_uffd, UFFDIO_MOVE, &m);
+
+	if (!rc)
+		return (long)len;
+	return m.move > 0 ? (long)m.move : rc;
+}
+
+static int uffd_poison(struct uswap_ctx *ctx, uintptr_t dst, size_t len)
+{
+	struct uffdio_poison p = { .range = { dst, len }, .mode = 0 };
+	return sys_uffd_ioctl(ctx->uffd, UFFDIO_POISON, &p);
+}
+
+static int uffd_wake(struct uswap_ctx *ctx, uintptr_t addr, size_t len)
+{
+	struct uffdio_range r = { addr, len };
+	return sys_uffd_ioctl(ctx->uffd, UFFDIO_WAKE, &r);
+}
+
+static int uffd_writeprotect(struct uswap_ctx *ctx, uintptr_t addr, size_t len, bool wp)
+{
+	struct uffdio_writeprotect w = { .range = { addr, len },
+					 .mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0 };
+	return sys_uffd_ioctl(ctx->uffd, UFFDIO_WRITEPROTECT, &w);
+}
+
+/* PAGEMAP_SCAN for pages written since they were mapped write-protected (WP_ASYNC). */
+static int uffd_scan_written(struct uswap_ctx *ctx, uintptr_t addr, size_t npages, uint64_t *written)
+{
+	struct page_region vec[RECLAIM_BATCH];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = addr,
+		.end = addr + (npages << PAGE_SHIFT),
+		.vec = (uintptr_t)vec,
+		.vec_len = RECLAIM_BATCH,
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	int n;
+
+	if (!ctx->wp_async)
+		return -EOPNOTSUPP;
+	n = ioctl(ctx->pagemap_fd, PAGEMAP_SCAN, &arg);
+	if (n < 0)
+		return -errno;
+	for (int i = 0; i < n; i++)
+		for (uintptr_t a = vec[i].start; a < vec[i].end; a += PAGE_SIZE) {
+			size_t k = (a - addr) >> PAGE_SHIFT;
+			written[k / 64] |= 1ULL << (k % 64);
+		}
+	return 0;
+}
+
+static int uffd_zap(struct uswap_ctx *ctx, uintptr_t addr, size_t len)
+{
+	(void)ctx;
+	return sys_madvise((void *)addr, len, MADV_DONTNEED);
+}
+
+static int uffd_reg(struct uswap_ctx *ctx, uintptr_t addr, size_t len)
+{
+	struct uffdio_register reg = { .range = { addr, len }, .mode = UFFDIO_REGISTER_MODE_MISSING };
+	if (ctx->wp_async)
+		reg.mode |= UFFDIO_REGISTER_MODE_WP;
+	return sys_uffd_ioctl(ctx->uffd, UFFDIO_REGISTER, &reg);
+}
+
+static int uffd_unreg(struct uswap_ctx *ctx, uintptr_t addr, size_t len)
+{
+	struct uffdio_range r = { addr, len };
+	return sys_uffd_ioctl(ctx->uffd, UFFDIO_UNREGISTER, &r);
+}
+
+static int uffd_pool_release(struct uswap_ctx *ctx, void *addr, size_t len)
+{
+	(void)ctx;
+	return sys_madvise(addr, len, MADV_DONTNEED);
+}
+
+const struct mmu_ops uffd_mmu_ops = {
+	.map_copy = uffd_map_copy,
+	.move_out = uffd_move_out,
+	.poison = uffd_poison,
+	.wake = uffd_wake,
+	.writeprotect = uffd_writeprotect,
+	.scan_written = uffd_scan_written,
+	.zap = uffd_zap,
+	.reg = uffd_reg,
+	.unreg = uffd_unreg,
+	.pool_release = uffd_pool_release,
+};
+
+/* ---- events ------------------------------------------------------------------------ */
+
+/* Apply a REMOVE/UNMAP of [start, end) to every region it overlaps. */
+static void uffd_zap_event(struct uswap_ctx *ctx, uintptr_t start, uintptr_t end, bool unmap)
+{
+	struct region_table *t = atomic_load(&ctx->regions);
+
+	for (size_t i = 0; t && i < t->nr; i++) {
+		struct region *r = t->r[i];
+		uintptr_t rs = r->start, re = r->start + (r->nr_pages << PAGE_SHIFT);
+		if (atomic_load(&r->dead) || end <= rs || start >= re)
+			continue;
+		uintptr_t s = max_t(start, rs), e = min_t(end, re);
+		region_zap_range(ctx, r, (s - rs) >> PAGE_SHIFT, (e - s) >> PAGE_SHIFT, !unmap);
+		if (unmap && s == rs && e == re)
+			uswap_log(ctx, USWAP_LOG_WARN,
+				  "region %#lx unmapped behind uswap's back: use uswap_munmap",
+				  (unsigned long)rs);
+	}
+}
+
+void uffd_handle_msg(struct uswap_ctx *ctx, const struct uffd_msg *msg)
+{
+	switch (msg->event) {
+	case UFFD_EVENT_PAGEFAULT: {
+		unsigned int flags = 0;
+		uintptr_t addr = (uintptr_t)msg->arg.pagefault.address;
+		if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
+			flags |= FAULT_WRITE;
+		if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
+			flags |= FAULT_WP;
+		if (handle_fault(ctx, addr, flags) == -EFAULT)
+			ctx->mmu->wake(ctx, addr & ~(PAGE_SIZE - 1), PAGE_SIZE);
+		break;
+	}
+	case UFFD_EVENT_REMOVE:
+		uffd_zap_event(ctx, (uintptr_t)msg->arg.remove.start, (uintptr_t)msg->arg.remove.end,
+			       false);
+		break;
+	case UFFD_EVENT_UNMAP:
+		uffd_zap_event(ctx, (uintptr_t)msg->arg.remove.start, (uintptr_t)msg->arg.remove.end,
+			       true);
+		break;
+	case UFFD_EVENT_REMAP:
+		uswap_log(ctx, USWAP_LOG_WARN, "mremap of managed memory %#llx -> %#llx is not followed",
+			  (unsigned long long)msg->arg.remap.from, (unsigned long long)msg->arg.remap.to);
+		break;
+	default:
+		break;
+	}
+}
+
+#define MSG_BATCH 64
+
+static void *handler_main(void *arg)
+{
+	struct uswap_ctx *ctx = arg;
+	struct uffd_msg msgs[MSG_BATCH];
+	struct pollfd pfd[2] = { { .fd = ctx->uffd, .events = POLLIN },
+				 { .fd = ctx->stop_efd, .events = POLLIN } };
+
+	while (!atomic_load(&ctx->stopping)) {
+		ssize_t n = read(ctx->uffd, msgs, sizeof(msgs));
+		if (n <= 0) {
+			/* Spin briefly before sleeping: a fault often follows a fault,
+			 * and a poll() sleep/wake costs more than the spin. */
+			uint64_t until = now_ns() + 20000;
+			while (n <= 0 && now_ns() < until && !atomic_load(&ctx->stopping)) {
+				cpu_relax();
+				n = read(ctx->uffd, msgs, sizeof(msgs));
+			}
+		}
+		if (n <= 0) {
+			poll(pfd, 2, -1);
+			continue;
+		}
+		size_t nr = (size_t)n / sizeof(msgs[0]);
+		for (size_t i = 0; i < nr; i++) {
+			/* De-duplicate: several threads faulting on one page need one fix. */
+			bool dup = false;
+			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+				for (size_t j = 0; j < i && !dup; j++)
+					dup = msgs[j].event == UFFD_EVENT_PAGEFAULT &&
+					      (msgs[j].arg.pagefault.address >> PAGE_SHIFT) ==
+						      (msgs[i].arg.pagefault.address >> PAGE_SHIFT) &&
+					      msgs[j].arg.pagefault.flags == msgs[i].arg.pagefault.flags;
+			if (!dup)
+				uffd_handle_msg(ctx, &msgs[i]);
+		}
+	}
+	return NULL;
+}
+
+int uffd_handlers_start(struct uswap_ctx *ctx)
+{
+	unsigned int n = ctx->opts.nr_handlers ? ctx->opts.nr_handlers : 1;
+
+	ctx->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ctx->stop_efd < 0)
+		return -errno;
+	ctx->handlers = calloc(n, sizeof(pthread_t));
+	if (!ctx->handlers)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < n; i++) {
+		int rc = pthread_create(&ctx->handlers[i], NULL, handler_main, ctx);
+		if (rc) {
+			uffd_handlers_stop(ctx);
+			return -rc;
+		}
+		ctx->nr_handlers++;
+	}
+	return 0;
+}
+
+void uffd_handlers_stop(struct uswap_ctx *ctx)
+{
+	uint64_t one = 1;
+
+	atomic_store(&ctx->stopping, true);
+	if (ctx->stop_efd >= 0 && write(ctx->stop_efd, &one, sizeof(one)) < 0)
+		(void)0;
+	for (unsigned int i = 0; i < ctx->nr_handlers; i++)
+		pthread_join(ctx->handlers[i], NULL);
+	ctx->nr_handlers = 0;
+	free(ctx->handlers);
+	ctx->handlers = NULL;
+	if (ctx->stop_efd >= 0)
+		close(ctx->stop_efd);
+	ctx->stop_efd = -1;
+}

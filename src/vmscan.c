@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmscan.c - reclaim: ageing resident pages into the swap cache, writing
+ * the swap cache out, and the background reclaim thread.
+ *
+ * kernel: mm/vmscan.c (shrink_active_list, shrink_folio_list, kswapd) and
+ * mm/swap.c (the LRU).
+ *
+ * Ageing without accessed bits.  User space cannot read the hardware
+ * accessed bit, so uswap ages with the swap cache as the inactive list:
+ *
+ *   resident (clock) --shrink_active--> swap cache (inactive, FIFO)
+ *        ^                                   |           |
+ *        +------- minor fault (promote) -----+           | shrink_inactive
+ *                                                        v
+ *                                       compressed / written, frame freed
+ *
+ * shrink_active sweeps a clock over the group's regions: a page with the
+ * referenced bit loses it and stays (second chance); others are moved out of
+ * the program with UFFDIO_MOVE into pool frames, atomically: a write racing
+ * with the move either lands before it (and moves with the page) or faults
+ * and waits for the page lock.  A page touched while in the swap cache comes
+ * back with a minor fault and the referenced bit.  shrink_inactive takes the
+ * oldest frames, writes them (unless the slot still holds the same data) and
+ * frees the frames: only this step frees memory.
+ *
+ * Everything is batched: one MOVE per contiguous run, one PAGEMAP_SCAN per
+ * run for dirty state, one MADV_DONTNEED per run of freed frames.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+struct victim {
+	struct region *r;
+	size_t idx;
+	pte_t pte;
+};
+
+/*
+ * isolate_resident - collect up to @max resident pages of @g, locked, in
+ * clock order.  Pages with the referenced bit lose it and are skipped.
+ * Return: number collected into @v.
+ */
+static unsigned int isolate_resident(struct uswap_group *g, struct victim *v, unsigned int max,
+				     uint64_t *scanned)
+{
+	unsigned int n = 0;
+	uint64_t budget = 0, seen = 0;
+	struct region *r;
+
+	pthread_mutex_lock(&g->regions_lock);
+	for (r = g->regions; r; r = r->group_next)
+		budget += r->nr_pages;
+	budget *= 2; /* two sweeps: the first may only clear referenced bits */
+	r = g->clock_region ? g->clock_region : g->regions;
+	size_t idx = g->clock_region ? g->clock_idx : 0;
+	while (r && n < max && seen < budget) {
+		if (idx >= r->nr_pages || atomic_load(&r->dead)) {
+			r = r->group_next ? r->group_next : g->regions;
+			idx = 0;
+			continue;
+		}
+		pte_t pte = pte_read(r, idx);
+		seen++;
+		if (pte_present(pte) && !(pte & PTE_LOCKED)) {
+			pte_t locked;
+			(*scanned)++;
+			if (pte_trylock(r, idx, &locked)) {
+				if (!pte_present(locked)) {
+					pte_unlock(r, idx, locked);
+				} else if (locked & PTE_REFERENCED) {
+					pte_unlock(r, idx, locked & ~PTE_REFERENCED);
+				} else {
+					v[n].r = r;
+					v[n].idx = idx;
+					v[n].pte = locked;
+					n++;
+				}
+			}
+		}
+		idx++;
+	}
+	g->clock_region = r;
+	g->clock_idx = idx;
+	pthread_mutex_unlock(&g->regions_lock);
+	return n;
+}
+
+/* Undo an eviction that cannot complete: put the page back where it was. */
+static void evict_undo(struct uswap_ctx *ctx, struct victim *v, uint32_t f)
+{
+	int rc = ctx->mmu->map_copy(ctx, region_addr(v->r, v->idx), frame_addr(&ctx->pool, f),
+				    PAGE_SIZE, false);
+	if (rc && rc != -EEXIST)
+		uswap_log(ctx, USWAP_LOG_ERR, "evict undo at %#lx failed: %d",
+			  (unsigned long)region_addr(v->r, v->idx), rc);
+	pool_release_frames(ctx, &f, 1); /* the program has its own copy again: not uncharged */
+	count_event(ctx, v->r->group, swpout_fail, 1);
+	pte_unlock(v->r, v->idx, v->pte & ~(PTE_SLOT | PTE_WP | (~0ULL << SWP_TYPE_SHIFT)));
+	if (v->pte & PTE_SLOT) {
+		swp_entry_t e = pte_to_swp_entry(v->pte);
+		swp_tb_t t = swap_slot_lock(ctx, e);
+		swap_slot_unlock(ctx, e, swap_free_locked(ctx, e, t));
+	}
+}
+
+/*
+ * evict_one - the page of @v is now in frame @f (moved out of the program):
+ * give it a slot and put it in the swap cache, or drop it if it is zero.
+ * @written: PAGEMAP_SCAN saw a write since it was mapped clean.
+ * Return: 1 page left the program, 0 undone.  *@released gets zero frames.
+ */
+static int evict_one(struct uswap_ctx *ctx, struct victim *v, uint32_t f, bool written,
+		     uint32_t *released, unsigned int *nr_released)
+{
+	struct uswap_group *g = v->r->group;
+	void *page = frame_addr(&ctx->pool, f);
+	bool had_slot = v->pte & PTE_SLOT;
+	swp_entry_t e = pte_to_swp_entry(v->pte);
+	bool clean = false;
+	swp_tb_t t;
+
+	if (page_is_zero(page)) {
+		/* No slot and no I/O for a zero page: a marker remembers it. */
+		if (had_slot) {
+			t = swap_slot_lock(ctx, e);
+			swap_slot_unlock(ctx, e, swap_free_locked(ctx, e, t));
+		}
+		released[(*nr_released)++] = f;
+		count_event(ctx, g, swpout_zero, 1);
+		pte_unlock(v->r, v->idx, make_marker_pte(MARKER_ZERO));
+		atomic_fetch_sub(&v->r->nr_present, 1);
+		atomic_fetch_sub(&g->nr_resident, 1);
+		return 1;
+	}
+	if (had_slot) {
+		struct swap_info *si = get_swap_device(ctx, e);
+		t = swap_slot_lock(ctx, e);
+		/* Clean if no write was seen AND the content still equals the
+		 * slot's copy: the hash check closes the window between the scan
+		 * and the move, in which a write would not have been seen. */
+		clean = si && !written && (t & SWP_TB_DATA) && swap_matches(ctx, si, e, page);
+		if (!clean && (t & SWP_TB_DATA)) {
+			swap_discard(ctx, si, e); /* stale copy: rewritten at writeback */
+			t &= ~SWP_TB_DATA;
+		}
+		if (si)
+			put_swap_device(si);
+	} else {
+		if (folio_alloc_swap(ctx, &e)) {
+			evict_undo(ctx, v, f);
+			return 0;
+		}
+		t = 1;
+	}
+	swap_cache_add_locked(ctx, g, e, f, clean, false);
+	swap_slot_unlock(ctx, e, swp_tb_set(t, SLOT_CACHE, f));
+	pte_unlock(v->r, v->idx, swp_entry_to_pte(e));
+	atomic_fetch_sub(&v->r->nr_present, 1);
+	atomic_fetch_add(&v->r->nr_swapped, 1);
+	atomic_fetch_sub(&g->nr_resident, 1);
+	atomic_fetch_add(&g->nr_swapcache, 1);
+	count_event(ctx, g, pgdeactivate, 1);
+	return 1;
+}
+
+/* Move the run v[0..n) (contiguous pages of one region) out. Return: pages out, -ENOSPC pool full. */
+static int evict_run(struct uswap_ctx *ctx, struct victim *v, unsigned int n, uint32_t *released,
+		     unsigned int *nr_released)
+{
+	uint64_t written[RECLAIM_BATCH / 64 + 1] = { 0 };
+	bool any_slot = false;
+	unsigned int done = 0, out = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		any_slot |= !!(v[i].pte & PTE_SLOT);
+	if (any_slot && ctx->mmu->scan_written(ctx, region_addr(v[0].r, v[0].idx), n, written))
+		memset(written, 0xff, sizeof(written));
+
+	while (done < n) {
+		uint32_t first, got = pool_alloc_run(&ctx->pool, n - done, &first);
+		if (!got) {
+			for (unsigned int i = done; i < n; i++)
+				pte_unlock(v[i].r, v[i].idx, v[i].pte);
+			return out ? (int)out : -ENOSPC;
+		}
+		long moved = ctx->mmu->move_out(ctx, frame_addr(&ctx->pool, first),
+						region_addr(v[done].r, v[done].idx),
+						(size_t)got << PAGE_SHIFT);
+		uint32_t nmoved = moved > 0 ? (uint32_t)(moved >> PAGE_SHIFT) : 0;
+		for (uint32_t k = 0; k < nmoved; k++) {
+			unsigned int i = done + k;
+			out += evict_one(ctx, &v[i], first + k, written[i / 64] >> (i % 64) & 1,
+					 released, nr_released);
+		}
+		/* Frames the move did not fill are still empty: just free them. */
+		if (nmoved < got) {
+			uint32_t unused[RECLAIM_BATCH];
+			for (uint32_t k = nmoved; k < got; k++)
+				unused[k - nmoved] = first + k;
+			pool_free_frames(&ctx->pool, unused, got - nmoved);
+		}
+		done += nmoved;
+		if (nmoved < got && done < n) {
+			/* The page at v[done] could not be moved: the kernel has no
+			 * page there (the program dropped it; its REMOVE event is on
+			 * the way) or it is busy.  Leave it as it is. */
+			pte_unlock(v[done].r, v[done].idx, v[done].pte);
+			done++;
+		}
+	}
+	return (int)out;
+}
+
+/*
+ * shrink_active - move up to @max resident pages of @g into the swap cache.
+ * kernel: shrink_active_list (deactivation).
+ * Return: pages that left the program.
+ */
+static unsigned int shrink_active(struct uswap_group *g, unsigned int max, enum reclaim_who who,
+				  unsigned int *freed_zero)
+{
+	struct uswap_ctx *ctx = g->ctx;
+	struct victim v[RECLAIM_BATCH];
+	uint32_t released[RECLAIM_BATCH];
+	unsigned int nr_released = 0, out = 0;
+	uint64_t scanned = 0;
+	unsigned int n = isolate_resident(g, v, min_t(max, (unsigned int)RECLAIM_BATCH), &scanned);
+
+	count_event_nr(ctx, g, who == RECLAIM_KSWAPD ? EV_pgscan_kswapd : EV_pgscan_direct, scanned);
+	for (unsigned int i = 0; i < n;) {
+		unsigned int run = 1;
+		while (i + run < n && v[i + run].r == v[i].r && v[i + run].idx == v[i].idx + run)
+			run++;
+		int rc = evict_run(ctx, &v[i], run, released, &nr_released);
+		if (rc < 0) {
+			for (unsigned int k = i + run; k < n; k++)
+				pte_unlock(v[k].r, v[k].idx, v[k].pte);
+			break;
+		}
+		out += (unsigned int)rc;
+		i += run;
+	}
+	if (nr_released) {
+		pool_release_frames(ctx, released, nr_released);
+		mem_cgroup_uncharge(g, nr_released);
+	}
+	*freed_zero = nr_released;
+	return out;
+}
+
+/*
+ * shrink_inactive - write the oldest swap-cache frames of @g and free them.
+ * kernel: shrink_inactive_list / shrink_folio_list / pageout.
+ * Return: frames freed.
+ */
+static unsigned int shrink_inactive(struct uswap_group *g, unsigned int max, bool *stuck)
+{
+	struct uswap_ctx *ctx = g->ctx;
+	uint32_t released[RECLAIM_BATCH];
+	unsigned int n = 0;
+
+	max = min_t(max, (unsigned int)RECLAIM_BATCH);
+	while (n < max) {
+		uint32_t f;
+		swp_entry_t e;
+		swp_tb_t t;
+		if (!swap_cache_isolate_oldest(ctx, g, &f, &e, &t))
+			break;
+		if (t & SWP_TB_DATA) {
+			count_event(ctx, g, swpout_clean, 1); /* clean: no write */
+		} else {
+			struct swap_info *si = get_swap_device(ctx, e);
+			int rc = si ? swap_write_folio(ctx, si, e, frame_addr(&ctx->pool, f)) : -EIO;
+			if (si)
+				put_swap_device(si);
+			if (rc) {
+				/* Device full or failing: keep the page in memory. */
+				swap_cache_add_locked(ctx, g, e, f, false, false);
+				swap_slot_unlock(ctx, e, t);
+				count_event(ctx, g, swpout_fail, 1);
+				*stuck = true;
+				break;
+			}
+			t |= SWP_TB_DATA;
+			count_event(ctx, g, pswpout, 1);
+		}
+		t = swp_tb_set(t, SLOT_SHADOW, pack_shadow(g->id, workingset_eviction(g)));
+		swap_slot_unlock(ctx, e, t);
+		released[n++] = f;
+	}
+	if (n) {
+		pool_release_frames(ctx, released, n);
+		atomic_fetch_sub(&g->nr_swapcache, n);
+		mem_cgroup_uncharge(g, n);
+	}
+	return n;
+}
+
+/* Size of the inactive list (swap cache) reclaim keeps for second chances. */
+static uint64_t inactive_target(struct uswap_group *g, uint64_t nr_to_free)
+{
+	uint64_t l = atomic_load(&g->limit);
+	uint64_t t = l ? l / 32 : nr_to_free;
+	return max_t(t, (uint64_t)RECLAIM_BATCH * 2);
+}
+
+/*
+ * try_to_free_pages - free @nr_to_free pages of @g's memory.
+ * Context: may be called with one page lock held (direct reclaim from a
+ * fault): everything here only try-locks pages.
+ * Return: pages freed.
+ */
+uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum reclaim_who who)
+{
+	uint64_t freed = 0;
+	unsigned int idle = 0;
+	bool stuck = false;
+
+	while (freed < nr_to_free && idle < 3) {
+		unsigned int zero = 0, moved = 0, wrote;
+		if (atomic_load(&g->nr_swapcache) < inactive_target(g, nr_to_free) && !stuck)
+			moved = shrink_active(g, RECLAIM_BATCH, who, &zero);
+		wrote = shrink_inactive(g, RECLAIM_BATCH, &stuck);
+		if (!wrote && !moved && !stuck && atomic_load(&g->nr_swapcache) == 0)
+			moved = shrink_active(g, RECLAIM_BATCH, who, &zero);
+		freed += zero + wrote;
+		idle = (zero + wrote + moved) ? 0 : idle + 1;
+		if (stuck && !wrote && !zero)
+			break;
+	}
+	count_event_nr(g->ctx, g, who == RECLAIM_KSWAPD ? EV_pgsteal_kswapd : EV_pgsteal_direct, freed);
+	return freed;
+}
+
+void wakeup_kswapd(struct uswap_ctx *ctx)
+{
+	if (!ctx->kswapd_running)
+		return;
+	pthread_mutex_lock(&ctx->kswapd_lock);
+	if (!ctx->kswapd_wake) {
+		ctx->kswapd_wake = true;
+		pthread_cond_signal(&ctx->kswapd_wait);
+	}
+	pthread_mutex_unlock(&ctx->kswapd_lock);
+}
+
+/* Return: true if some group is below its low watermark (more work to do). */
+static bool kswapd_balance(struct uswap_ctx *ctx)
+{
+	bool more = false;
+
+	for (unsigned int id = 0; id <= MAX_GROUPS; id++) {
+		struct uswap_group *g = ctx->groups[id];
+		uint64_t l, u;
+		if (!g || !(l = atomic_load(&g->limit)))
+			continue;
+		u = atomic_load(&g->usage);
+		if (u + g->wmark_low > l) {
+			uint64_t want = u + g->wmark_high - l;
+			if (try_to_free_pages(g, want, RECLAIM_KSWAPD) >= want)
+				more |= atomic_load(&g->usage) + g->wmark_low > l;
+		}
+	}
+	return more;
+}
+
+static void *kswapd_main(void *arg)
+{
+	struct uswap_ctx *ctx = arg;
+
+	pthread_mutex_lock(&ctx->kswapd_lock);
+	while (!atomic_load(&ctx->stopping)) {
+		if (!ctx->kswapd_wake) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100 * 1000000L; /* also look every 100 ms */
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&ctx->kswapd_wait, &ctx->kswapd_lock, &ts);
+		}
+		ctx->kswapd_wake = false;
+		pthread_mutex_unlock(&ctx->kswapd_lock);
+		while (kswapd_balance(ctx) && !atomic_load(&ctx->stopping))
+			;
+		pthread_mutex_lock(&ctx->kswapd_lock);
+	}
+	pthread_mutex_unlock(&ctx->kswapd_lock);
+	return NULL;
+}
+
+int kswapd_start(struct uswap_ctx *ctx)
+{
+	int rc = pthread_create(&ctx->kswapd, NULL, kswapd_main, ctx);
+	if (rc)
+		return -rc;
+	ctx->kswapd_running = true;
+	return 0;
+}
+
+void kswapd_stop(struct uswap_ctx *ctx)
+{
+	if (!ctx->kswapd_running)
+		return;
+	pthread_mutex_lock(&ctx->kswapd_lock);
+	ctx->kswapd_wake = true;
+	pthread_cond_signal(&ctx->kswapd_wait);
+	pthread_mutex_unlock(&ctx->kswapd_lock);
+	pthread_join(ctx->kswapd, NULL);
+	ctx->kswapd_running = false;
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+#include "check.h"
+#include <string.h>
+
+void check_fail(const char *file, int line, const char *expr, long long a, long long b)
+{
+	fprintf(stderr, "FAIL %s:%d: %s", file, line, expr);
+	if (a || b)
+		fprintf(stderr, " (%lld vs %lld)", a, b);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/*
+ * Content kinds: RANDOM is incompressible; HALF compresses to about half
+ * (random bytes in the first half, a repeated pattern in the second); TEXT
+ * is word-like; ZERO is all zero; SAME is one repeated word per page.
+ */
+void fill_page(void *page, uint64_t seed, uint64_t pgno, int kind)
+{
+	uint64_t *w = page;
+	uint64_t base = mix(seed * 0x9e3779b97f4a7c15ULL + pgno + 1);
+	static const char *words[] = { "swap ", "page ", "fault ", "the ", "kernel ", "memory ",
+				       "cluster ", "slot ", "zram ", "of ", "a ", "reclaim " };
+	switch (kind) {
+	case FILL_ZERO:
+		memset(page, 0, 4096);
+		break;
+	case FILL_SAME:
+		for (int i = 0; i < 512; i++)
+			w[i] = base | 1;
+		break;
+	case FILL_TEXT: {
+		char *c = page;
+		size_t off = 0;
+		uint64_t r = base;
+		while (off < 4096) {
+			r = mix(r);
+			const char *s = words[r % 12];
+			size_t n = strlen(s);
+			if (n > 4096 - off)
+				n = 4096 - off;
+			memcpy(c + off, s, n);
+			off += n;
+		}
+		w[0] = base; /* make every page distinct */
+		break;
+	}
+	case FILL_HALF:
+		for (int i = 0; i < 512; i++)
+			w[i] = i < 256 ? mix(base + i) : (base & 0xffff) * 0x0001000100010001ULL;
+		break;
+	default:
+		for (int i = 0; i < 512; i++)
+			w[i] = mix(base + i);
+		break;
+	}
+}
+
+int verify_page(const void *page, uint64_t seed, uint64_t pgno, int kind)
+{
+	uint64_t expect[512];
+	fill_page(expect, seed, pgno, kind);
+	return memcmp(page, expect, 4096) == 0;
+}
