@@ -216,6 +216,8 @@ struct swap_info {
 };
 
 int swap_device_add(struct uswap_ctx *ctx, const char *spec, int prio, int *idp);
+int swap_device_add_ops(struct uswap_ctx *ctx, const struct swap_backend_ops *ops, const char *args,
+			const char *spec, int prio, int *idp);
 int swap_device_remove(struct uswap_ctx *ctx, int id);
 struct swap_info *get_swap_device(struct uswap_ctx *ctx, swp_entry_t e);
 void put_swap_device(struct swap_info *si);
@@ -336,6 +338,8 @@ struct uswap_ctx {
 	int stop_efd;		/* eventfd: tells handler threads to stop */
 	_Atomic bool stopping;
 	_Atomic bool handler_died;
+	_Atomic bool kswapd_exit;
+	_Atomic long faults_in_flight; /* handle_fault calls running (checkers wait for 0) */
 
 	pthread_mutex_t regions_lock; /* writers of the region table */
 	_Atomic(struct region_table *) regions;
@@ -358,6 +362,7 @@ struct uswap_ctx {
 	pthread_mutex_t kswapd_lock;
 	pthread_cond_t kswapd_wait;
 	bool kswapd_wake;
+	pthread_mutex_t kswapd_run_lock; /* held while kswapd reclaims; checkers take it to quiesce */
 
 	struct vm_events events;
 	/* signal mode */
@@ -387,6 +392,9 @@ static inline _Atomic uint32_t *futex_word(void *p64)
 {
 	return (_Atomic uint32_t *)p64; /* low half on little-endian */
 }
+
+/* Invariant checkers report where they failed (stderr: they only run in tests). */
+#define INVARIANT_FAIL() (fprintf(stderr, "invariant broken at %s:%d\n", __FILE__, __LINE__), -EUCLEAN)
 
 /* Test hooks (tests link the static library). */
 int uswap_test_inject(struct uswap_ctx *ctx, int dev, bool read, long nth);

@@ -258,6 +258,7 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 
 	if (!r)
 		return -EFAULT;
+	atomic_fetch_add(&ctx->faults_in_flight, 1);
 	g = r->group;
 	idx = (addr - r->start) >> PAGE_SHIFT;
 	addr = region_addr(r, idx);
@@ -300,6 +301,7 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 		rc = rc == -EEXIST ? 0 : rc;
 	}
 	count_event(ctx, g, fault_ns, now_ns() - t0);
+	atomic_fetch_sub(&ctx->faults_in_flight, 1);
 	return rc;
 }
 

@@ -246,18 +246,18 @@ int region_check_invariants(struct region *r)
 	for (size_t i = 0; i < r->nr_pages; i++) {
 		pte_t pte = pte_read(r, i);
 		if (pte & PTE_LOCKED)
-			return -EUCLEAN; /* checkers run when the context is idle */
+			return INVARIANT_FAIL(); /* checkers run when the context is idle */
 		if (pte_present(pte))
 			present++;
 		else if (pte_is_swap(pte))
 			swapped++;
 		if (pte_present(pte) && !(pte & PTE_SLOT) && (pte >> SWP_TYPE_SHIFT))
-			return -EUCLEAN; /* payload without a slot */
+			return INVARIANT_FAIL(); /* payload without a slot */
 		if (pte_is_marker(pte) && pte_marker_kind(pte) != MARKER_ZERO &&
 		    pte_marker_kind(pte) != MARKER_POISON)
-			return -EUCLEAN;
+			return INVARIANT_FAIL();
 	}
 	if (present != atomic_load(&r->nr_present) || swapped != atomic_load(&r->nr_swapped))
-		return -EUCLEAN;
+		return INVARIANT_FAIL();
 	return 0;
 }

@@ -340,20 +340,28 @@ static int parse_spec(const char *spec, const struct swap_backend_ops **ops, con
 	return *ops ? 0 : -ENODEV;
 }
 
-/* swapon.  Context: takes ctx->swap_lock. */
+/* swapon by spec string.  Context: takes ctx->swap_lock. */
 int swap_device_add(struct uswap_ctx *ctx, const char *spec, int prio, int *idp)
 {
 	const struct swap_backend_ops *ops;
 	const char *args;
-	char err[256] = "";
-	struct swap_info *si;
-	int rc, type = -1;
+	int rc = parse_spec(spec, &ops, &args);
 
-	rc = parse_spec(spec, &ops, &args);
 	if (rc) {
 		uswap_log(ctx, USWAP_LOG_ERR, "swapon %s: unknown backend", spec);
 		return rc;
 	}
+	return swap_device_add_ops(ctx, ops, args, spec, prio, idp);
+}
+
+/* swapon with an explicit backend (also used by unit tests with a fake backend). */
+int swap_device_add_ops(struct uswap_ctx *ctx, const struct swap_backend_ops *ops, const char *args,
+			const char *spec, int prio, int *idp)
+{
+	char err[256] = "";
+	struct swap_info *si;
+	int rc, type = -1;
+
 	si = calloc(1, sizeof(*si));
 	if (!si)
 		return -ENOMEM;
@@ -536,16 +544,20 @@ int swap_check_invariants(struct uswap_ctx *ctx)
 			uint32_t used = 0;
 			if (!table) {
 				if (atomic_load(&c->nr_used))
-					return -EUCLEAN;
+					return INVARIANT_FAIL();
 				continue;
 			}
 			for (uint32_t i = 0; i < SWAPFILE_CLUSTER; i++) {
 				swp_tb_t w = table[i];
-				if (w & (SWP_TB_BUSY | SWP_TB_WAITERS))
-					return -EUCLEAN;
+				if (w & (SWP_TB_BUSY | SWP_TB_WAITERS)) {
+					fprintf(stderr, "slot %u:%llu busy: %#llx\n", t,
+						(unsigned long long)ci * SWAPFILE_CLUSTER + i,
+						(unsigned long long)w);
+					return INVARIANT_FAIL();
+				}
 				if (!swp_tb_count(w)) {
 					if (w)
-						return -EUCLEAN; /* free slot with state */
+						return INVARIANT_FAIL(); /* free slot with state */
 					continue;
 				}
 				used++;
@@ -554,15 +566,15 @@ int swap_check_invariants(struct uswap_ctx *ctx)
 					swp_entry_t e = swp_entry(t, (uint64_t)ci * SWAPFILE_CLUSTER + i);
 					if (f >= ctx->pool.nr || ctx->pool.frames[f].entry.val != e.val ||
 					    ctx->pool.frames[f].state != FRAME_CACHE)
-						return -EUCLEAN;
+						return INVARIANT_FAIL();
 				}
 			}
 			if (used != atomic_load(&c->nr_used))
-				return -EUCLEAN;
+				return INVARIANT_FAIL();
 			inuse += used;
 		}
 		if (inuse != atomic_load(&si->inuse_pages))
-			return -EUCLEAN;
+			return INVARIANT_FAIL();
 	}
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include "internal.h"
@@ -128,6 +129,7 @@ static int ctx_init_common(struct uswap_ctx *ctx, const struct uswap_opts *opts)
 	pthread_mutex_init(&ctx->swap_lock, NULL);
 	pthread_mutex_init(&ctx->groups_lock, NULL);
 	pthread_mutex_init(&ctx->kswapd_lock, NULL);
+	pthread_mutex_init(&ctx->kswapd_run_lock, NULL);
 	pthread_cond_init(&ctx->kswapd_wait, NULL);
 	group_init(ctx, &ctx->root, 0, "root", ctx->opts.limit_bytes >> PAGE_SHIFT);
 	ctx->groups[0] = &ctx->root;
@@ -461,10 +463,29 @@ int uswap_reclaim(struct uswap_ctx *ctx, struct uswap_group *g, uint64_t nr_page
 	return 0;
 }
 
-/* Whole-context invariant check for tests.  Context: idle. */
+static int uswap_check_invariants_locked(struct uswap_ctx *ctx, struct region_table *t,
+					 uint64_t *residentp, uint64_t *cachep, uint64_t *usagep);
+
+/* Whole-context invariant check for tests.  Context: no fault in flight; pauses kswapd. */
 int uswap_check_invariants(struct uswap_ctx *ctx)
 {
 	struct region_table *t = atomic_load(&ctx->regions);
+	uint64_t resident = 0, cache = 0, usage = 0;
+	int rc;
+
+	pthread_mutex_lock(&ctx->kswapd_run_lock);
+	/* A fault's thread runs on as soon as its page is mapped, while the
+	 * handler still finishes (unlocks the slot): wait for handlers. */
+	while (atomic_load(&ctx->faults_in_flight))
+		sched_yield();
+	rc = uswap_check_invariants_locked(ctx, t, &resident, &cache, &usage);
+	pthread_mutex_unlock(&ctx->kswapd_run_lock);
+	return rc;
+}
+
+static int uswap_check_invariants_locked(struct uswap_ctx *ctx, struct region_table *t,
+					 uint64_t *residentp, uint64_t *cachep, uint64_t *usagep)
+{
 	uint64_t resident = 0, cache = 0, usage = 0;
 	int rc = swap_check_invariants(ctx);
 
@@ -484,15 +505,18 @@ int uswap_check_invariants(struct uswap_ctx *ctx)
 		cache += atomic_load(&g->nr_swapcache);
 		usage += atomic_load(&g->usage);
 		if (atomic_load(&g->usage) != atomic_load(&g->nr_resident) + atomic_load(&g->nr_swapcache))
-			return -EUCLEAN;
+			return INVARIANT_FAIL();
 		pthread_mutex_lock(&g->lru_lock);
 		for (uint32_t f = g->inactive_head; f != FRAME_NIL; f = ctx->pool.frames[f].next)
 			n++;
 		pthread_mutex_unlock(&g->lru_lock);
 		if (n != atomic_load(&g->nr_swapcache))
-			return -EUCLEAN;
+			return INVARIANT_FAIL();
 	}
 	if (ctx->pool.nr_free + cache != ctx->pool.nr)
-		return -EUCLEAN;
+		return INVARIANT_FAIL();
+	*residentp = resident;
+	*cachep = cache;
+	*usagep = usage;
 	return 0;
 }

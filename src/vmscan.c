@@ -324,7 +324,8 @@ uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum recl
 		unsigned int zero = 0, moved = 0, wrote;
 		if (atomic_load(&g->nr_swapcache) < inactive_target(g, nr_to_free) && !stuck)
 			moved = shrink_active(g, RECLAIM_BATCH, who, &zero);
-		wrote = shrink_inactive(g, RECLAIM_BATCH, &stuck);
+		wrote = shrink_inactive(g, (unsigned int)min_t(nr_to_free - freed, (uint64_t)RECLAIM_BATCH),
+					&stuck);
 		if (!wrote && !moved && !stuck && atomic_load(&g->nr_swapcache) == 0)
 			moved = shrink_active(g, RECLAIM_BATCH, who, &zero);
 		freed += zero + wrote;
@@ -373,7 +374,7 @@ static void *kswapd_main(void *arg)
 	struct uswap_ctx *ctx = arg;
 
 	pthread_mutex_lock(&ctx->kswapd_lock);
-	while (!atomic_load(&ctx->stopping)) {
+	while (!atomic_load(&ctx->kswapd_exit)) {
 		if (!ctx->kswapd_wake) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -386,8 +387,10 @@ static void *kswapd_main(void *arg)
 		}
 		ctx->kswapd_wake = false;
 		pthread_mutex_unlock(&ctx->kswapd_lock);
-		while (kswapd_balance(ctx) && !atomic_load(&ctx->stopping))
+		pthread_mutex_lock(&ctx->kswapd_run_lock);
+		while (kswapd_balance(ctx) && !atomic_load(&ctx->kswapd_exit))
 			;
+		pthread_mutex_unlock(&ctx->kswapd_run_lock);
 		pthread_mutex_lock(&ctx->kswapd_lock);
 	}
 	pthread_mutex_unlock(&ctx->kswapd_lock);
@@ -408,6 +411,7 @@ void kswapd_stop(struct uswap_ctx *ctx)
 	if (!ctx->kswapd_running)
 		return;
 	pthread_mutex_lock(&ctx->kswapd_lock);
+	atomic_store(&ctx->kswapd_exit, true);
 	ctx->kswapd_wake = true;
 	pthread_cond_signal(&ctx->kswapd_wait);
 	pthread_mutex_unlock(&ctx->kswapd_lock);
