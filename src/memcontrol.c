@@ -16,7 +16,11 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sched.h>
 #include <unistd.h>
+
+/* Passes without progress before a charge fails (kernel: MAX_RECLAIM_RETRIES). */
+#define MAX_RECLAIM_RETRIES 16
 
 #include "internal.h"
 
@@ -93,17 +97,30 @@ int mem_cgroup_charge(struct uswap_group *g, uint64_t nr, bool may_reclaim)
 		update_max(g, u);
 		return 0;
 	}
-	/* Below the min watermark: this thread reclaims for itself (row 19). */
+	/*
+	 * Below the min watermark: this thread reclaims for itself (row 19).
+	 * Our charge is already in usage, so the charge holds as soon as usage
+	 * is within the limit; other threads charging at the same time may eat
+	 * what we free, so only give up when reclaim itself makes no progress.
+	 */
 	if (may_reclaim) {
+		unsigned int no_progress = 0;
 		count_event(ctx, g, allocstall, 1);
-		for (int pass = 0; pass < 8; pass++) {
+		while (no_progress < MAX_RECLAIM_RETRIES) {
 			uint64_t cur = atomic_load(&g->usage);
 			if (cur + g->wmark_min <= limit)
 				break;
-			uint64_t want = cur + g->wmark_min - limit;
-			if (!try_to_free_pages(g, max_t(want, (uint64_t)RECLAIM_BATCH), RECLAIM_DIRECT) &&
-			    atomic_load(&g->usage) > limit)
-				break; /* no progress */
+			uint64_t want = max_t(cur + g->wmark_min - limit, (uint64_t)RECLAIM_BATCH);
+			if (try_to_free_pages(g, want, RECLAIM_DIRECT) || atomic_load(&g->usage) < cur) {
+				no_progress = 0; /* we, or another reclaimer, freed memory */
+			} else if (atomic_load(&g->usage) > limit) {
+				/* Other reclaimers may hold every candidate right now:
+				 * let them finish before concluding that nothing can go. */
+				no_progress++;
+				sched_yield();
+			} else {
+				break;
+			}
 		}
 		while (atomic_load(&g->usage) > limit && g->oom == USWAP_OOM_WAIT &&
 		       waited_ms < 10000) {

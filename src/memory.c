@@ -41,8 +41,11 @@ static int charge_or_oom(struct uswap_ctx *ctx, struct uswap_group *g, uintptr_t
 		return 0;
 	count_event(ctx, g, oom, 1);
 	uswap_log(ctx, USWAP_LOG_ERR,
-		  "group %s: out of memory at %#lx (limit %llu pages, nothing reclaimable)", g->name,
-		  (unsigned long)addr, (unsigned long long)atomic_load(&g->limit));
+		  "group %s: out of memory at %#lx (limit %llu pages, usage %llu: %llu resident, "
+		  "%llu in swap cache; nothing reclaimable)",
+		  g->name, (unsigned long)addr, (unsigned long long)atomic_load(&g->limit),
+		  (unsigned long long)atomic_load(&g->usage), (unsigned long long)atomic_load(&g->nr_resident),
+		  (unsigned long long)atomic_load(&g->nr_swapcache));
 	if (g->oom == USWAP_OOM_KILL)
 		kill(getpid(), SIGKILL);
 	return -ENOMEM;

@@ -208,6 +208,7 @@ static int evict_run(struct uswap_ctx *ctx, struct victim *v, unsigned int n, ui
 			/* The page at v[done] could not be moved: the kernel has no
 			 * page there (the program dropped it; its REMOVE event is on
 			 * the way) or it is busy.  Leave it as it is. */
+			count_event(ctx, v[done].r->group, move_fail, 1);
 			pte_unlock(v[done].r, v[done].idx, v[done].pte);
 			done++;
 		}
@@ -326,7 +327,9 @@ uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum recl
 			moved = shrink_active(g, RECLAIM_BATCH, who, &zero);
 		wrote = shrink_inactive(g, (unsigned int)min_t(nr_to_free - freed, (uint64_t)RECLAIM_BATCH),
 					&stuck);
-		if (!wrote && !moved && !stuck && atomic_load(&g->nr_swapcache) == 0)
+		/* Nothing to write here (other reclaimers hold the inactive list):
+		 * age more pages rather than give up. */
+		if (!wrote && !moved && !stuck)
 			moved = shrink_active(g, RECLAIM_BATCH, who, &zero);
 		freed += zero + wrote;
 		idle = (zero + wrote + moved) ? 0 : idle + 1;

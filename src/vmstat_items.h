@@ -31,6 +31,7 @@ EVENT(swpout_fail)	  /* evictions undone: no slot, device full or write error */
 EVENT(oom)		  /* charges that failed after reclaim (group OOM) */
 EVENT(uffd_eagain)	  /* UFFDIO_* returned EAGAIN (mapping changing): retried */
 EVENT(uffd_eexist)	  /* UFFDIO_* returned EEXIST (already mapped): treated as resolved */
+EVENT(move_fail)	  /* pages UFFDIO_MOVE could not take (gone or busy): skipped */
 EVENT(remove_pages)	  /* pages dropped by MADV_DONTNEED/REMOVE/munmap events */
 EVENT(swapoff_pages)	  /* pages brought back by swapoff */
 EVENT(fault_ns)		  /* total nanoseconds spent resolving faults */
