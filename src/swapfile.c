@@ -428,6 +428,12 @@ out_destroy:
 	return rc;
 }
 
+static bool pte_uses_device(pte_t pte, unsigned int type)
+{
+	return (pte_is_swap(pte) || (pte_present(pte) && (pte & PTE_SLOT))) &&
+	       swp_type(pte_to_swp_entry(pte)) == type;
+}
+
 /*
  * try_to_unuse - bring every page that uses device @si back: into memory, or
  * (when its group is at its limit) onto another device.
@@ -445,12 +451,14 @@ static int try_to_unuse(struct uswap_ctx *ctx, struct swap_info *si)
 		if (atomic_load(&r->dead))
 			continue;
 		for (size_t i = 0; i < r->nr_pages; i++) {
-			pte_t pte = pte_read(r, i);
-			bool uses = (pte_is_swap(pte) || (pte_present(pte) && (pte & PTE_SLOT))) &&
-				    swp_type(pte_to_swp_entry(pte)) == si->type;
-			if (!uses)
+			if (!pte_uses_device(pte_read(r, i), si->type))
 				continue;
-			pte = pte_lock(r, i);
+			pte_t pte = pte_lock(r, i);
+			/* Re-check under the lock: a fault or reclaim may have changed it. */
+			if (!pte_uses_device(pte, si->type)) {
+				pte_unlock(r, i, pte);
+				continue;
+			}
 			int rc = swapoff_unuse_page(ctx, r, i, pte);
 			if (rc == -ENOMEM) {
 				err = rc;
@@ -481,7 +489,13 @@ int swap_device_remove(struct uswap_ctx *ctx, int id)
 	atomic_fetch_or(&si->flags, SWP_DRAINING);
 	pthread_mutex_unlock(&ctx->swap_lock);
 
-	rc = try_to_unuse(ctx, si);
+	/* An eviction that took a slot just before DRAINING was set may publish
+	 * its PTE after our scan passed it: scan again until nothing is left. */
+	for (int pass = 0; pass < 4; pass++) {
+		rc = try_to_unuse(ctx, si);
+		if (rc || !atomic_load(&si->inuse_pages))
+			break;
+	}
 	if (rc || atomic_load(&si->inuse_pages)) {
 		uswap_log(ctx, USWAP_LOG_ERR, "swapoff %s: %llu pages could not be brought back",
 			  si->spec, (unsigned long long)atomic_load(&si->inuse_pages));
