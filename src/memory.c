@@ -269,6 +269,15 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 	newpte = pte;
 	count_event(ctx, g, pgfault, 1);
 
+	if (unlikely(pte & PTE_SELFRM) && (flags & FAULT_WP)) {
+		/* Write-protect eviction in flight: the write waits (faults again)
+		 * until the page is zapped, then swaps in. */
+		count_event(ctx, g, spurious_fault, 1);
+		pte_unlock(r, idx, pte);
+		if (!(flags & FAULT_SIGNAL))
+			ctx->mmu->wake(ctx, addr, PAGE_SIZE);
+		goto out;
+	}
 	switch (pte_type(pte)) {
 	case PTE_PRESENT:
 		if (flags & FAULT_WP) {
@@ -296,13 +305,16 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 		rc = do_swap_page(ctx, r, idx, pte, flags, &newpte);
 		break;
 	}
-	pte_unlock(r, idx, newpte);
+	/* A swap-in that overtook the REMOVE event of its own write-protect
+	 * eviction keeps the mark, so that the event does not drop the page. */
+	pte_unlock(r, idx, newpte | (pte & PTE_SELFRM));
 	if (rc == -EEXIST || rc == -EAGAIN || (rc && rc != -ENOENT)) {
 		/* Nothing was mapped by us: wake the thread so it retries. */
 		if (!(flags & FAULT_SIGNAL))
 			ctx->mmu->wake(ctx, addr, PAGE_SIZE);
 		rc = rc == -EEXIST ? 0 : rc;
 	}
+out:
 	count_event(ctx, g, fault_ns, now_ns() - t0);
 	atomic_fetch_sub(&ctx->faults_in_flight, 1);
 	return rc;

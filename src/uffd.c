@@ -238,7 +238,7 @@ static int uffd_zap(struct uswap_ctx *ctx, uintptr_t addr, size_t len)
 static int uffd_reg(struct uswap_ctx *ctx, uintptr_t addr, size_t len)
 {
 	struct uffdio_register reg = { .range = { addr, len }, .mode = UFFDIO_REGISTER_MODE_MISSING };
-	if (ctx->wp_async)
+	if (ctx->wp_async || !ctx->use_move)
 		reg.mode |= UFFDIO_REGISTER_MODE_WP;
 	return sys_uffd_ioctl(ctx->uffd, UFFDIO_REGISTER, &reg);
 }

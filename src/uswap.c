@@ -187,6 +187,12 @@ int uswap_ctx_create(const struct uswap_opts *opts, struct uswap_ctx **ctxp)
 	rc = uffd_open(ctx);
 	if (rc)
 		goto out_pool;
+	if (!ctx->use_move && (ctx->opts.flags & USWAP_F_NO_KSWAPD)) {
+		/* Write-protect eviction ages pages only in kswapd (see vmscan.c). */
+		uswap_log(ctx, USWAP_LOG_ERR, "write-protect eviction needs the background reclaim thread");
+		rc = -EINVAL;
+		goto out_uffd;
+	}
 	if (ctx->opts.mode == USWAP_MODE_SIGNAL) {
 		rc = sigbus_install(ctx);
 		if (rc)

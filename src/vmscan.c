@@ -28,6 +28,7 @@
  * run for dirty state, one MADV_DONTNEED per run of freed frames.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -92,7 +93,17 @@ static unsigned int isolate_resident(struct uswap_group *g, struct victim *v, un
 /* Undo an eviction that cannot complete: put the page back where it was. */
 static void evict_undo(struct uswap_ctx *ctx, struct victim *v, uint32_t f)
 {
-	int rc = ctx->mmu->map_copy(ctx, region_addr(v->r, v->idx), frame_addr(&ctx->pool, f),
+	int rc;
+
+	if (!ctx->use_move) {
+		/* Write-protect eviction: the program still has the page; un-protect it. */
+		ctx->mmu->writeprotect(ctx, region_addr(v->r, v->idx), PAGE_SIZE, false);
+		pool_release_frames(ctx, &f, 1);
+		count_event(ctx, v->r->group, swpout_fail, 1);
+		pte_unlock(v->r, v->idx, v->pte);
+		return;
+	}
+	rc = ctx->mmu->map_copy(ctx, region_addr(v->r, v->idx), frame_addr(&ctx->pool, f),
 				    PAGE_SIZE, false);
 	if (rc && rc != -EEXIST)
 		uswap_log(ctx, USWAP_LOG_ERR, "evict undo at %#lx failed: %d",
@@ -116,6 +127,9 @@ static void evict_undo(struct uswap_ctx *ctx, struct victim *v, uint32_t f)
 static int evict_one(struct uswap_ctx *ctx, struct victim *v, uint32_t f, bool written,
 		     uint32_t *released, unsigned int *nr_released)
 {
+	/* Write-protect eviction: the page is still mapped until the zap that
+	 * follows; its REMOVE event is ours (PTE_SELFRM). */
+	pte_t selfrm = ctx->use_move ? 0 : PTE_SELFRM;
 	struct uswap_group *g = v->r->group;
 	void *page = frame_addr(&ctx->pool, f);
 	bool had_slot = v->pte & PTE_SLOT;
@@ -131,7 +145,7 @@ static int evict_one(struct uswap_ctx *ctx, struct victim *v, uint32_t f, bool w
 		}
 		released[(*nr_released)++] = f;
 		count_event(ctx, g, swpout_zero, 1);
-		pte_unlock(v->r, v->idx, make_marker_pte(MARKER_ZERO));
+		pte_unlock(v->r, v->idx, make_marker_pte(MARKER_ZERO) | selfrm);
 		atomic_fetch_sub(&v->r->nr_present, 1);
 		atomic_fetch_sub(&g->nr_resident, 1);
 		return 1;
@@ -158,13 +172,58 @@ static int evict_one(struct uswap_ctx *ctx, struct victim *v, uint32_t f, bool w
 	}
 	swap_cache_add_locked(ctx, g, e, f, clean, false);
 	swap_slot_unlock(ctx, e, swp_tb_set(t, SLOT_CACHE, f));
-	pte_unlock(v->r, v->idx, swp_entry_to_pte(e));
+	pte_unlock(v->r, v->idx, swp_entry_to_pte(e) | selfrm);
 	atomic_fetch_sub(&v->r->nr_present, 1);
 	atomic_fetch_add(&v->r->nr_swapped, 1);
 	atomic_fetch_sub(&g->nr_resident, 1);
 	atomic_fetch_add(&g->nr_swapcache, 1);
 	count_event(ctx, g, pgdeactivate, 1);
 	return 1;
+}
+
+/*
+ * evict_run_wp - eviction without UFFDIO_MOVE: write-protect the run (a
+ * write now traps and waits), copy the pages into frames, publish their
+ * swap PTEs marked PTE_SELFRM, unlock, and only then drop the program's
+ * pages with MADV_DONTNEED.  The zap blocks until a handler thread reads
+ * its REMOVE event, so no page lock may be held across it, and it must not
+ * run in a handler thread (see try_to_free_pages).
+ */
+static int evict_run_wp(struct uswap_ctx *ctx, struct victim *v, unsigned int n,
+			uint32_t *released, unsigned int *nr_released)
+{
+	uintptr_t start = region_addr(v[0].r, v[0].idx);
+	uint8_t out[RECLAIM_BATCH] = { 0 };
+	int total = 0;
+
+	if (ctx->mmu->writeprotect(ctx, start, (size_t)n << PAGE_SHIFT, true)) {
+		for (unsigned int i = 0; i < n; i++)
+			pte_unlock(v[i].r, v[i].idx, v[i].pte);
+		return 0;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		uint32_t f;
+		if (!pool_alloc_run(&ctx->pool, 1, &f)) {
+			ctx->mmu->writeprotect(ctx, region_addr(v[i].r, v[i].idx),
+					       (size_t)(n - i) << PAGE_SHIFT, false);
+			for (unsigned int k = i; k < n; k++)
+				pte_unlock(v[k].r, v[k].idx, v[k].pte);
+			break;
+		}
+		memcpy(frame_addr(&ctx->pool, f), (void *)region_addr(v[i].r, v[i].idx), PAGE_SIZE);
+		out[i] = (uint8_t)evict_one(ctx, &v[i], f, true, released, nr_released);
+		total += out[i];
+	}
+	/* No page lock held from here on. */
+	for (unsigned int i = 0; i < n;) {
+		unsigned int run = 0;
+		while (i + run < n && out[i + run])
+			run++;
+		if (run)
+			ctx->mmu->zap(ctx, region_addr(v[i].r, v[i].idx), (size_t)run << PAGE_SHIFT);
+		i += run ? run : 1;
+	}
+	return total;
 }
 
 /* Move the run v[0..n) (contiguous pages of one region) out. Return: pages out, -ENOSPC pool full. */
@@ -174,6 +233,9 @@ static int evict_run(struct uswap_ctx *ctx, struct victim *v, unsigned int n, ui
 	uint64_t written[RECLAIM_BATCH / 64 + 1] = { 0 };
 	bool any_slot = false;
 	unsigned int done = 0, out = 0;
+
+	if (!ctx->use_move)
+		return evict_run_wp(ctx, v, n, released, nr_released);
 
 	for (unsigned int i = 0; i < n; i++)
 		any_slot |= !!(v[i].pte & PTE_SLOT);
@@ -320,16 +382,20 @@ uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum recl
 	uint64_t freed = 0;
 	unsigned int idle = 0;
 	bool stuck = false;
+	/* Write-protect eviction zaps pages and waits for a handler thread to
+	 * read the REMOVE event: a fault-path reclaimer (possibly that handler
+	 * thread) must leave ageing to kswapd and only write back. */
+	bool may_age = g->ctx->use_move || who != RECLAIM_DIRECT;
 
 	while (freed < nr_to_free && idle < 3) {
 		unsigned int zero = 0, moved = 0, wrote;
-		if (atomic_load(&g->nr_swapcache) < inactive_target(g, nr_to_free) && !stuck)
+		if (atomic_load(&g->nr_swapcache) < inactive_target(g, nr_to_free) && !stuck && may_age)
 			moved = shrink_active(g, RECLAIM_BATCH, who, &zero);
 		wrote = shrink_inactive(g, (unsigned int)min_t(nr_to_free - freed, (uint64_t)RECLAIM_BATCH),
 					&stuck);
 		/* Nothing to write here (other reclaimers hold the inactive list):
 		 * age more pages rather than give up. */
-		if (!wrote && !moved && !stuck)
+		if (!wrote && !moved && !stuck && may_age)
 			moved = shrink_active(g, RECLAIM_BATCH, who, &zero);
 		freed += zero + wrote;
 		idle = (zero + wrote + moved) ? 0 : idle + 1;

@@ -22,9 +22,9 @@ static uint64_t rnd(uint64_t *s)
 	return *s;
 }
 
-static void run(int kind)
+static void run(int kind, unsigned int flags)
 {
-	struct uswap_ctx *ctx = func_ctx(LIMIT, USWAP_MODE_THREAD, 0);
+	struct uswap_ctx *ctx = func_ctx(LIMIT, USWAP_MODE_THREAD, flags);
 	unsigned char *mem = NULL;
 	uint64_t seed = 1000 + (uint64_t)kind, gen = 0, s = 88172645463325252ULL;
 	static uint64_t version[NPAGES];
@@ -72,6 +72,8 @@ static void run(int kind)
 		CHECK_EQ(stat_of(ctx, NULL, "pgmajfault"), stat_of(ctx, NULL, "pswpin"));
 	}
 	CHECK(stat_of(ctx, NULL, "pgfault_zero") == NPAGES); /* every page first-touched once */
+	if (flags & USWAP_F_NO_KSWAPD)
+		CHECK_EQ(stat_of(ctx, NULL, "pgsteal_kswapd"), 0);
 	CHECK_EQ(stat_of(ctx, NULL, "swpin_poison"), 0);
 	check_invariants(ctx);
 	if (getenv("VERBOSE"))
@@ -84,10 +86,15 @@ static void run(int kind)
 
 int main(void)
 {
-	run(FILL_HALF);
-	run(FILL_RANDOM);
-	run(FILL_TEXT);
-	run(FILL_ZERO);
-	run(FILL_SAME);
+	run(FILL_HALF, 0);
+	run(FILL_RANDOM, 0);
+	run(FILL_TEXT, 0);
+	run(FILL_ZERO, 0);
+	run(FILL_SAME, 0);
+	/* Eviction by write-protect + copy + MADV_DONTNEED (kernels without UFFDIO_MOVE). */
+	run(FILL_HALF, USWAP_F_NO_MOVE);
+	run(FILL_ZERO, USWAP_F_NO_MOVE);
+	/* No background reclaim: every page is reclaimed on the fault path. */
+	run(FILL_HALF, USWAP_F_NO_KSWAPD);
 	return 0;
 }
