@@ -232,6 +232,7 @@ void swap_slot_unlock(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t newval);
  * Returns the new word (caller unlocks with it). */
 swp_tb_t swap_free_locked(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t t);
 bool swap_is_half_full(struct uswap_ctx *ctx, swp_entry_t e);
+bool swap_space_available(struct uswap_ctx *ctx);
 int swap_check_invariants(struct uswap_ctx *ctx);
 uint64_t swap_meta_bytes(struct uswap_ctx *ctx);
 
@@ -282,6 +283,8 @@ struct uswap_group {
 	/* workingset: eviction clock (pages evicted from memory so far) */
 	_Atomic uint64_t nonresident_age;
 	pthread_mutex_t reclaim_lock; /* serialises reclaimers of this group */
+	_Atomic uint32_t reclaim_seq;  /* bumped (and futex-woken) whenever reclaim frees pages */
+	_Atomic int nr_reclaimers;     /* threads inside try_to_free_pages for this group */
 };
 void group_init(struct uswap_ctx *ctx, struct uswap_group *g, unsigned int id, const char *name,
 		uint64_t limit_pages);
@@ -381,6 +384,7 @@ static inline void count_event_nr(struct uswap_ctx *ctx, struct uswap_group *g, 
 
 /* ---- sys.c: the only errno readers ------------------------------------------------ */
 int sys_futex_wait(_Atomic uint32_t *addr, uint32_t val);
+int sys_futex_wait_timeout(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns);
 int sys_futex_wake(_Atomic uint32_t *addr, int nr);
 int sys_uffd_ioctl(int fd, unsigned long req, void *arg);
 int sys_madvise(void *addr, size_t len, int advice);

@@ -66,6 +66,20 @@ struct uswap_group *group_by_id(struct uswap_ctx *ctx, unsigned int id)
 	return id <= MAX_GROUPS ? ctx->groups[id] : NULL;
 }
 
+/*
+ * Could memory still come free without us?  Another thread reclaiming, the
+ * swap cache holding frames it may write out, or (write-protect eviction)
+ * kswapd able to age pages onto a device with room.
+ */
+static bool reclaim_in_progress(struct uswap_group *g)
+{
+	struct uswap_ctx *ctx = g->ctx;
+
+	if (atomic_load(&g->nr_reclaimers) > 0 || atomic_load(&g->nr_swapcache) > 0)
+		return true;
+	return !ctx->use_move && ctx->kswapd_running && swap_space_available(ctx);
+}
+
 static void update_max(struct uswap_group *g, uint64_t u)
 {
 	uint64_t m = atomic_load_explicit(&g->usage_max, memory_order_relaxed);
@@ -111,13 +125,21 @@ int mem_cgroup_charge(struct uswap_group *g, uint64_t nr, bool may_reclaim)
 			if (cur + g->wmark_min <= limit)
 				break;
 			uint64_t want = max_t(cur + g->wmark_min - limit, (uint64_t)RECLAIM_BATCH);
+			uint32_t seq = atomic_load(&g->reclaim_seq);
 			if (try_to_free_pages(g, want, RECLAIM_DIRECT) || atomic_load(&g->usage) < cur) {
 				no_progress = 0; /* we, or another reclaimer, freed memory */
+			} else if (!reclaim_in_progress(g)) {
+				break; /* nobody can free anything: fail now, not after a wait */
 			} else if (atomic_load(&g->usage) > limit) {
-				/* Other reclaimers may hold every candidate right now:
-				 * let them finish before concluding that nothing can go. */
+				/*
+				 * Other reclaimers may hold every candidate right now, or
+				 * (write-protect eviction) only kswapd may age pages: wait
+				 * for the next reclaim progress, bounded, before concluding
+				 * that nothing can go.
+				 */
 				no_progress++;
-				sched_yield();
+				wakeup_kswapd(ctx);
+				sys_futex_wait_timeout(&g->reclaim_seq, seq, 10 * 1000000ULL);
 			} else {
 				break;
 			}

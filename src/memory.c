@@ -247,8 +247,9 @@ static int do_wp_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t
  * kernel: handle_mm_fault -> handle_pte_fault.
  * Context: any handler thread, or the faulting thread (SIGBUS mode).
  * Return: 0 resolved (the faulting thread is woken), -EAGAIN the mapping is
- * changing (the thread is woken and faults again), -EFAULT not a managed
- * address.
+ * changing (the thread is woken and faults again), -EHWPOISON the page is
+ * poisoned (its data is lost, or the group is out of memory): the access
+ * raises SIGBUS, -EFAULT not a managed address.
  */
 int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 {
@@ -298,6 +299,8 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 			/* Poisoned: re-install the kernel marker (it may have been
 			 * zapped) so the access raises SIGBUS. */
 			rc = ctx->mmu->poison(ctx, addr, PAGE_SIZE);
+			if (rc == -EEXIST)
+				ctx->mmu->wake(ctx, addr, PAGE_SIZE);
 			rc = rc == -EEXIST ? 0 : rc;
 		}
 		break;
@@ -308,7 +311,9 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 	/* A swap-in that overtook the REMOVE event of its own write-protect
 	 * eviction keeps the mark, so that the event does not drop the page. */
 	pte_unlock(r, idx, newpte | (pte & PTE_SELFRM));
-	if (rc == -EEXIST || rc == -EAGAIN || (rc && rc != -ENOENT)) {
+	if (!rc && pte_is_marker(newpte) && pte_marker_kind(newpte) == MARKER_POISON)
+		rc = -EHWPOISON; /* the access must raise SIGBUS */
+	if (rc == -EEXIST || rc == -EAGAIN || (rc && rc != -ENOENT && rc != -EHWPOISON)) {
 		/* Nothing was mapped by us: wake the thread so it retries. */
 		if (!(flags & FAULT_SIGNAL))
 			ctx->mmu->wake(ctx, addr, PAGE_SIZE);

@@ -298,6 +298,17 @@ int folio_alloc_swap(struct uswap_ctx *ctx, swp_entry_t *e)
 	}
 }
 
+/* Is there a device a new slot could come from?  (Lock-free peek.) */
+bool swap_space_available(struct uswap_ctx *ctx)
+{
+	for (unsigned int t = 0; t < MAX_SWAPFILES; t++) {
+		struct swap_info *si = swap_info_get(ctx, t);
+		if (si && swap_usable(si))
+			return true;
+	}
+	return false;
+}
+
 bool swap_is_half_full(struct uswap_ctx *ctx, swp_entry_t e)
 {
 	struct swap_info *si = swap_info_get(ctx, swp_type(e));
@@ -439,7 +450,7 @@ static bool pte_uses_device(pte_t pte, unsigned int type)
  * (when its group is at its limit) onto another device.
  * Return: 0, -ENOMEM (no room anywhere: device left in place), -EIO.
  */
-static int try_to_unuse(struct uswap_ctx *ctx, struct swap_info *si)
+static int try_to_unuse(struct uswap_ctx *ctx, struct swap_info *si, uint64_t *nr_lost)
 {
 	struct region_table *t;
 	int err = 0;
@@ -465,7 +476,7 @@ static int try_to_unuse(struct uswap_ctx *ctx, struct swap_info *si)
 				break;
 			}
 			if (rc == -EIO)
-				err = 0; /* poisoned: counted, the rest goes on */
+				(*nr_lost)++; /* poisoned: counted, the rest goes on */
 		}
 	}
 	pthread_mutex_unlock(&ctx->regions_lock);
@@ -476,6 +487,7 @@ static int try_to_unuse(struct uswap_ctx *ctx, struct swap_info *si)
 int swap_device_remove(struct uswap_ctx *ctx, int id)
 {
 	struct swap_info *si;
+	uint64_t nr_lost = 0;
 	int rc;
 
 	if (id < 0 || id >= MAX_SWAPFILES)
@@ -492,7 +504,7 @@ int swap_device_remove(struct uswap_ctx *ctx, int id)
 	/* An eviction that took a slot just before DRAINING was set may publish
 	 * its PTE after our scan passed it: scan again until nothing is left. */
 	for (int pass = 0; pass < 4; pass++) {
-		rc = try_to_unuse(ctx, si);
+		rc = try_to_unuse(ctx, si, &nr_lost);
 		if (rc || !atomic_load(&si->inuse_pages))
 			break;
 	}
@@ -519,9 +531,13 @@ int swap_device_remove(struct uswap_ctx *ctx, int id)
 		free(atomic_load(&si->clusters[i].table));
 	free(si->clusters);
 	si->ops->destroy(si->priv);
-	uswap_log(ctx, USWAP_LOG_INFO, "swapoff %s: done", si->spec);
+	if (nr_lost)
+		uswap_log(ctx, USWAP_LOG_ERR, "swapoff %s: %llu unreadable pages poisoned", si->spec,
+			  (unsigned long long)nr_lost);
+	else
+		uswap_log(ctx, USWAP_LOG_INFO, "swapoff %s: done", si->spec);
 	free(si);
-	return 0;
+	return nr_lost ? -EIO : 0;
 }
 
 /* Metadata bytes of the swap tables and cluster arrays. */
@@ -589,6 +605,13 @@ int swap_check_invariants(struct uswap_ctx *ctx)
 		}
 		if (inuse != atomic_load(&si->inuse_pages))
 			return INVARIANT_FAIL();
+		if (si->ops->check_invariants) {
+			char err[256] = "";
+			if (si->ops->check_invariants(si->priv, err, sizeof(err))) {
+				fprintf(stderr, "backend %s: %s\n", si->spec, err);
+				return INVARIANT_FAIL();
+			}
+		}
 	}
 	return 0;
 }

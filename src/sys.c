@@ -19,6 +19,13 @@ int sys_futex_wait(_Atomic uint32_t *addr, uint32_t val)
 	return rc < 0 ? -errno : 0;
 }
 
+int sys_futex_wait_timeout(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns)
+{
+	struct timespec ts = { (time_t)(timeout_ns / 1000000000ULL), (long)(timeout_ns % 1000000000ULL) };
+	long rc = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+	return rc < 0 ? -errno : 0;
+}
+
 int sys_futex_wake(_Atomic uint32_t *addr, int nr)
 {
 	long rc = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, nr, NULL, NULL, 0);

@@ -52,8 +52,11 @@ int uswap_sigbus_dispatch(int sig, siginfo_t *info, void *uctx)
 		return 0; /* a poisoned page: a real SIGBUS for the program */
 	for (int i = 0; i < MAX_SIGNAL_CTX; i++) {
 		struct uswap_ctx *ctx = atomic_load(&signal_ctx[i]);
-		if (ctx && region_lookup(ctx, (uintptr_t)info->si_addr))
-			return handle_fault(ctx, (uintptr_t)info->si_addr, FAULT_SIGNAL) != -EFAULT;
+		if (ctx && region_lookup(ctx, (uintptr_t)info->si_addr)) {
+			int rc = handle_fault(ctx, (uintptr_t)info->si_addr, FAULT_SIGNAL);
+			/* A poisoned page is a real SIGBUS for the program. */
+			return rc != -EFAULT && rc != -EHWPOISON;
+		}
 	}
 	return 0;
 }

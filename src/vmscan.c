@@ -387,6 +387,12 @@ uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum recl
 	 * thread) must leave ageing to kswapd and only write back. */
 	bool may_age = g->ctx->use_move || who != RECLAIM_DIRECT;
 
+	/* Ageing without a slot to give is wasted work (every page would be
+	 * moved out and back); zero pages are rare enough to ignore here. */
+	if (!swap_space_available(g->ctx))
+		may_age = false;
+	atomic_fetch_add(&g->nr_reclaimers, 1);
+
 	while (freed < nr_to_free && idle < 3) {
 		unsigned int zero = 0, moved = 0, wrote;
 		if (atomic_load(&g->nr_swapcache) < inactive_target(g, nr_to_free) && !stuck && may_age)
@@ -403,6 +409,11 @@ uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum recl
 			break;
 	}
 	count_event_nr(g->ctx, g, who == RECLAIM_KSWAPD ? EV_pgsteal_kswapd : EV_pgsteal_direct, freed);
+	atomic_fetch_sub(&g->nr_reclaimers, 1);
+	if (freed) {
+		atomic_fetch_add(&g->reclaim_seq, 1);
+		sys_futex_wake(&g->reclaim_seq, 0x7fffffff);
+	}
 	return freed;
 }
 
@@ -438,6 +449,33 @@ static bool kswapd_balance(struct uswap_ctx *ctx)
 	return more;
 }
 
+/*
+ * compact_devices - defragment stores whose allocator holds more than 1/8
+ * over their compressed payload (frees that left holes).
+ * kernel: zram's compact attribute, run here by kswapd.
+ */
+static void compact_devices(struct uswap_ctx *ctx)
+{
+	static __thread uint64_t last_ns;
+	uint64_t now = now_ns();
+
+	/* At most once a second: compaction walks every size class. */
+	if (now - last_ns < 1000000000ULL)
+		return;
+	last_ns = now;
+	pthread_mutex_lock(&ctx->swap_lock);
+	for (unsigned int t = 0; t < MAX_SWAPFILES; t++) {
+		struct swap_info *si = atomic_load(&ctx->swap_info[t]);
+		struct backend_stat st = { 0 };
+		if (!si || !si->ops->compact || !si->ops->stat || si->ops->stat(si->priv, &st))
+			continue;
+		uint64_t payload = st.compr_data_size + st.meta_bytes;
+		if (st.mem_used_total > payload + payload / 8 + (1u << 20))
+			si->ops->compact(si->priv);
+	}
+	pthread_mutex_unlock(&ctx->swap_lock);
+}
+
 static void *kswapd_main(void *arg)
 {
 	struct uswap_ctx *ctx = arg;
@@ -460,6 +498,7 @@ static void *kswapd_main(void *arg)
 		while (kswapd_balance(ctx) && !atomic_load(&ctx->kswapd_exit))
 			;
 		pthread_mutex_unlock(&ctx->kswapd_run_lock);
+		compact_devices(ctx);
 		pthread_mutex_lock(&ctx->kswapd_lock);
 	}
 	pthread_mutex_unlock(&ctx->kswapd_lock);

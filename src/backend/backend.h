@@ -82,12 +82,16 @@ struct swap_backend_ops {
 	int (*stat)(void *priv, struct backend_stat *st);
 	/* compact - defragment the store. Return: pages freed, or -errno. */
 	long (*compact)(void *priv);
+	/* check_invariants - whole-structure check for tests (optional).
+	 * Context: no concurrent op.  Return: 0, or -EUCLEAN with a reason in @err. */
+	int (*check_invariants)(void *priv, char *err, size_t err_len);
 };
 
 /* backend_registry.c */
 const struct swap_backend_ops *backend_lookup(const char *name, size_t name_len);
 
 extern const struct swap_backend_ops zram_backend_ops;
+int zram_check_invariants(void *priv, char *err, size_t err_len);
 
 /* Parse "4G", "512M", "4096", "1k" into bytes.  Return: 0 or -EINVAL (also on overflow). */
 int backend_parse_size(const char *s, uint64_t *bytes);

@@ -857,6 +857,7 @@ const struct swap_backend_ops zram_backend_ops = {
 	.matches = zram_matches,
 	.stat = zram_stat,
 	.compact = zram_compact,
+	.check_invariants = zram_check_invariants,
 };
 
 /* ---- invariants (tests) ---- */

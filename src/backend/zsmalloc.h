@@ -219,12 +219,4 @@ int zs_class_geometry(const struct zs_pool *pool, size_t size, struct zs_class_i
  */
 int zs_check_invariants(struct zs_pool *pool, char *err, size_t err_len);
 
-/*
- * zram.c - debugging hook for tests (belongs in src/internal.h once that
- * exists).  Checks that every slot entry of a zram instance names a live
- * object owned by that slot, that the counters match the table, then calls
- * zs_check_invariants().  Context: quiescent instance.  Return: 0, -EUCLEAN.
- */
-int zram_check_invariants(void *priv, char *err, size_t err_len);
-
 #endif /* USWAP_ZSMALLOC_H */

@@ -142,7 +142,7 @@ static void test_poison_on_read_error(void)
 			victim = i;
 	CHECK(victim < NP);
 	CHECK_EQ(uswap_test_inject(ctx, 0, true, 1), 0);
-	CHECK_EQ(fake_touch(ctx, r, victim, false), 0);
+	CHECK_EQ(fake_touch(ctx, r, victim, false), -EHWPOISON);
 	CHECK(fake.poisoned[victim]);
 	CHECK(!fake.present[victim]);
 	CHECK(pte_is_marker(pte_read(r, victim)) && pte_marker_kind(pte_read(r, victim)) == MARKER_POISON);
@@ -156,7 +156,7 @@ static void test_poison_on_read_error(void)
 		CHECK(!fake.poisoned[i]);
 	}
 	/* A second access to the poisoned page is poisoned again, never zeroes. */
-	CHECK_EQ(handle_fault(ctx, region_addr(r, victim), 0), 0);
+	CHECK_EQ(handle_fault(ctx, region_addr(r, victim), 0), -EHWPOISON);
 	CHECK(!fake.present[victim]);
 	fake_teardown(ctx);
 }
@@ -180,7 +180,7 @@ static void test_poison_on_corruption(void)
 	}
 	CHECK(victim < NP);
 	fake_backend_corrupt(swp_offset(e));
-	CHECK_EQ(fake_touch(ctx, r, victim, false), 0);
+	CHECK_EQ(fake_touch(ctx, r, victim, false), -EHWPOISON);
 	CHECK(fake.poisoned[victim]);
 	CHECK_EQ(ev(ctx, "swpin_poison"), 1);
 	fake_teardown(ctx);
@@ -260,11 +260,15 @@ static void test_oom(void)
 	int poisoned = 0;
 
 	for (size_t i = 0; i < NP; i++) {
-		CHECK_EQ(fake_touch(ctx, r, i, true), 0);
-		if (fake.present[i])
+		int rc = fake_touch(ctx, r, i, true);
+		if (fake.present[i]) {
+			CHECK_EQ(rc, 0);
 			fill_page(pg(i), 8, i, FILL_HALF);
-		else
+		} else {
+			CHECK_EQ(rc, -EHWPOISON); /* out of memory: SIGBUS for this access */
+			CHECK(fake.poisoned[i]);
 			poisoned++;
+		}
 	}
 	CHECK(poisoned > 0);
 	CHECK(ev(ctx, "oom") > 0);
