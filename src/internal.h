@@ -150,13 +150,15 @@ struct page_pool {
 	char *base;		 /* nr frames, registered with the pool's own uffd */
 	uint32_t nr;
 	struct pool_frame *frames;
-	pthread_mutex_t lock;	 /* protects bitmap, hint, nr_free */
-	uint64_t *free_bitmap;	 /* bit set = free */
-	uint32_t hint;
+	pthread_mutex_t lock;	 /* protects bitmap, hint, nr_free, high_water */
+	uint64_t *used_bitmap;	 /* bit set = frame in use */
+	uint32_t hint;		 /* no free frame below this index */
 	uint32_t nr_free;
+	uint32_t high_water;	 /* frames [0, high_water) have been used */
 };
 int pool_init(struct uswap_ctx *ctx, uint32_t nr_frames);
 void pool_destroy(struct uswap_ctx *ctx);
+uint64_t pool_meta_bytes(struct page_pool *pool);
 /* Allocate up to @want contiguous frames; returns count (0 if none), *first set. */
 uint32_t pool_alloc_run(struct page_pool *pool, uint32_t want, uint32_t *first);
 /* Return frames to the allocator.  Context: caller already released their memory. */
@@ -205,6 +207,7 @@ struct swap_info {
 	pthread_mutex_t lock;	 /* free list, nonfull list, cluster nr_used */
 	uint32_t free_head;	 /* free clusters */
 	uint32_t nr_free_clusters;
+	uint32_t next_fresh;	 /* clusters [next_fresh, nr_clusters) never used yet */
 	_Atomic uint64_t inuse_pages;
 	_Atomic bool full;	 /* backend reported -ENOSPC; cleared when slots are freed */
 	struct alloc_lane lanes[NR_ALLOC_LANES];

@@ -30,30 +30,42 @@ int pool_init(struct uswap_ctx *ctx, uint32_t nr_frames)
 	struct page_pool *pool = &ctx->pool;
 	size_t words = (nr_frames + 63) / 64;
 
+	/* Frame metadata and the bitmap are mapped lazily: the allocator hands
+	 * out the lowest free frames, so only the peak swap-cache size is ever
+	 * touched (pool_meta_bytes). */
 	pool->base = sys_mmap_anon((size_t)nr_frames << PAGE_SHIFT);
-	pool->frames = calloc(nr_frames, sizeof(*pool->frames));
-	pool->free_bitmap = calloc(words, sizeof(uint64_t));
-	if (!pool->base || !pool->frames || !pool->free_bitmap) {
+	pool->frames = sys_mmap_anon(nr_frames * sizeof(*pool->frames));
+	pool->used_bitmap = sys_mmap_anon(words * sizeof(uint64_t));
+	if (!pool->base || !pool->frames || !pool->used_bitmap) {
 		pool_destroy(ctx);
 		return -ENOMEM;
 	}
 	/* Frames are never worth a transparent huge page: moves are per 4 KiB. */
 	madvise(pool->base, (size_t)nr_frames << PAGE_SHIFT, MADV_NOHUGEPAGE);
 	pool->nr = nr_frames;
-	for (uint32_t i = 0; i < nr_frames; i++)
-		pool->free_bitmap[i / 64] |= 1ULL << (i % 64);
 	pool->nr_free = nr_frames;
 	pthread_mutex_init(&pool->lock, NULL);
 	return 0;
 }
 
+/* Bytes of frame metadata ever touched (high-water mark). */
+uint64_t pool_meta_bytes(struct page_pool *pool)
+{
+	uint64_t bytes = (uint64_t)pool->high_water * sizeof(struct pool_frame) + pool->high_water / 8;
+	return (bytes + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+}
+
 void pool_destroy(struct uswap_ctx *ctx)
 {
 	struct page_pool *pool = &ctx->pool;
+	size_t words = (pool->nr + 63) / 64;
+
 	if (pool->base)
 		sys_munmap(pool->base, (size_t)pool->nr << PAGE_SHIFT);
-	free(pool->frames);
-	free(pool->free_bitmap);
+	if (pool->frames)
+		sys_munmap(pool->frames, pool->nr * sizeof(*pool->frames));
+	if (pool->used_bitmap)
+		sys_munmap(pool->used_bitmap, words * sizeof(uint64_t));
 	memset(pool, 0, sizeof(*pool));
 }
 
@@ -63,26 +75,31 @@ void pool_destroy(struct uswap_ctx *ctx)
  */
 uint32_t pool_alloc_run(struct page_pool *pool, uint32_t want, uint32_t *first)
 {
-	uint32_t n = 0, start = 0;
+	uint32_t n = 0, start = pool->nr;
 
 	pthread_mutex_lock(&pool->lock);
 	if (!pool->nr_free)
 		goto out;
-	for (uint32_t scanned = 0; scanned < pool->nr; scanned++) {
-		uint32_t i = (pool->hint + scanned) % pool->nr;
-		if (pool->free_bitmap[i / 64] & (1ULL << (i % 64))) {
-			start = i;
+	/* Lowest free frame first: keeps the touched part of the pool small. */
+	for (uint32_t w = pool->hint / 64; w < (pool->nr + 63) / 64; w++) {
+		uint64_t freebits = ~pool->used_bitmap[w];
+		if (freebits) {
+			start = w * 64 + (uint32_t)__builtin_ctzll(freebits);
 			break;
 		}
 	}
+	if (start >= pool->nr)
+		goto out;
 	while (n < want && start + n < pool->nr &&
-	       (pool->free_bitmap[(start + n) / 64] & (1ULL << ((start + n) % 64)))) {
-		pool->free_bitmap[(start + n) / 64] &= ~(1ULL << ((start + n) % 64));
+	       !(pool->used_bitmap[(start + n) / 64] & (1ULL << ((start + n) % 64)))) {
+		pool->used_bitmap[(start + n) / 64] |= 1ULL << ((start + n) % 64);
 		pool->frames[start + n].state = FRAME_ISOLATED;
 		n++;
 	}
 	pool->nr_free -= n;
-	pool->hint = (start + n) % pool->nr;
+	pool->hint = start + n;
+	if (start + n > pool->high_water)
+		pool->high_water = start + n;
 	*first = start;
 out:
 	pthread_mutex_unlock(&pool->lock);
@@ -96,7 +113,9 @@ void pool_free_frames(struct page_pool *pool, const uint32_t *idx, uint32_t n)
 		uint32_t i = idx[k];
 		pool->frames[i].state = FRAME_FREE;
 		pool->frames[i].entry.val = 0;
-		pool->free_bitmap[i / 64] |= 1ULL << (i % 64);
+		pool->used_bitmap[i / 64] &= ~(1ULL << (i % 64));
+		if (i < pool->hint)
+			pool->hint = i;
 	}
 	pool->nr_free += n;
 	pthread_mutex_unlock(&pool->lock);

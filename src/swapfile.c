@@ -179,6 +179,14 @@ static uint32_t cluster_take_locked(struct swap_info *si)
 		si->clusters[ci].flags = CLUSTER_OWNED;
 		return ci;
 	}
+	/* Never-used clusters are handed out in order, so the cluster array
+	 * (mapped lazily) is only touched as far as the device is used. */
+	if (si->next_fresh < si->nr_clusters) {
+		ci = si->next_fresh++;
+		si->nr_free_clusters--;
+		si->clusters[ci].flags = CLUSTER_OWNED;
+		return ci;
+	}
 	for (uint32_t i = 0; i < si->nr_clusters; i++) {
 		struct swap_cluster *c = &si->clusters[i];
 		uint32_t cap = (uint32_t)min_t((uint64_t)SWAPFILE_CLUSTER,
@@ -391,16 +399,13 @@ int swap_device_add_ops(struct uswap_ctx *ctx, const struct swap_backend_ops *op
 	si->prio = prio;
 	snprintf(si->spec, sizeof(si->spec), "%s", spec);
 	si->nr_clusters = (uint32_t)((si->nr_slots + SWAPFILE_CLUSTER - 1) / SWAPFILE_CLUSTER);
-	si->clusters = calloc(si->nr_clusters, sizeof(*si->clusters));
+	si->clusters = sys_mmap_anon((size_t)si->nr_clusters * sizeof(*si->clusters));
 	if (!si->clusters) {
 		rc = -ENOMEM;
 		goto out_destroy;
 	}
-	for (uint32_t i = 0; i < si->nr_clusters; i++) {
-		si->clusters[i].flags = CLUSTER_FREE;
-		si->clusters[i].next = i + 1 < si->nr_clusters ? i + 1 : CLUSTER_NIL;
-	}
-	si->free_head = 0;
+	si->free_head = CLUSTER_NIL; /* clusters freed after use; fresh ones come from next_fresh */
+	si->next_fresh = 0;
 	si->nr_free_clusters = si->nr_clusters;
 	pthread_mutex_init(&si->lock, NULL);
 	for (int i = 0; i < NR_ALLOC_LANES; i++) {
@@ -432,7 +437,7 @@ int swap_device_add_ops(struct uswap_ctx *ctx, const struct swap_backend_ops *op
 	return 0;
 
 out_free:
-	free(si->clusters);
+	sys_munmap(si->clusters, (size_t)si->nr_clusters * sizeof(*si->clusters));
 out_destroy:
 	ops->destroy(si->priv);
 	free(si);
@@ -527,9 +532,9 @@ int swap_device_remove(struct uswap_ctx *ctx, int id)
 	ctx->nr_swapfiles--;
 	pthread_mutex_unlock(&ctx->swap_lock);
 
-	for (uint32_t i = 0; i < si->nr_clusters; i++)
+	for (uint32_t i = 0; i < si->next_fresh; i++)
 		free(atomic_load(&si->clusters[i].table));
-	free(si->clusters);
+	sys_munmap(si->clusters, (size_t)si->nr_clusters * sizeof(*si->clusters));
 	si->ops->destroy(si->priv);
 	if (nr_lost)
 		uswap_log(ctx, USWAP_LOG_ERR, "swapoff %s: %llu unreadable pages poisoned", si->spec,
@@ -548,8 +553,8 @@ uint64_t swap_meta_bytes(struct uswap_ctx *ctx)
 		struct swap_info *si = swap_info_get(ctx, t);
 		if (!si)
 			continue;
-		bytes += sizeof(*si) + (uint64_t)si->nr_clusters * sizeof(struct swap_cluster);
-		for (uint32_t i = 0; i < si->nr_clusters; i++)
+		bytes += sizeof(*si) + (uint64_t)si->next_fresh * sizeof(struct swap_cluster);
+		for (uint32_t i = 0; i < si->next_fresh; i++)
 			if (atomic_load(&si->clusters[i].table))
 				bytes += SWAPFILE_CLUSTER * sizeof(swp_tb_t);
 	}

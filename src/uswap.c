@@ -169,7 +169,10 @@ int uswap_ctx_create(const struct uswap_opts *opts, struct uswap_ctx **ctxp)
 		return -EINVAL;
 	*ctxp = NULL;
 	if (opts) {
-		if (opts->size < offsetof(struct uswap_opts, flags) || opts->size > sizeof(*opts))
+		/* Older callers pass a shorter struct; it must end on a field. */
+		if (opts->size != offsetof(struct uswap_opts, flags) &&
+		    opts->size != offsetof(struct uswap_opts, log) &&
+		    opts->size != offsetof(struct uswap_opts, log_arg) && opts->size != sizeof(*opts))
 			return -EINVAL;
 		if (opts->mode != USWAP_MODE_THREAD && opts->mode != USWAP_MODE_SIGNAL)
 			return -EINVAL;

@@ -103,7 +103,7 @@ void vmstat_fill(struct uswap_ctx *ctx, struct uswap_group *g, struct uswap_stat
 	for (size_t i = 0; rt && i < rt->nr; i++)
 		if (!atomic_load(&rt->r[i]->dead))
 			meta += rt->r[i]->nr_pages * sizeof(pte_t) + sizeof(struct region);
-	meta += (uint64_t)ctx->pool.nr * sizeof(struct pool_frame) + ctx->pool.nr / 8;
+	meta += pool_meta_bytes(&ctx->pool);
 	gauge[GAUGE_meta_bytes] = meta;
 
 	for (unsigned int i = 0; i < NR_VM_GAUGES; i++)

@@ -14,7 +14,7 @@
  *   level=L      zstd level, ZSTD_minCLevel()..ZSTD_maxCLevel() (default 3)
  *
  * Slot table
- *   Exactly 8 bytes per slot, in chunks of 64 Ki slots (512 KiB) mmap'd on
+ *   Exactly 8 bytes per slot, in chunks of 8 Ki slots (64 KiB) mmap'd on
  *   the first write into the chunk, so a huge size= costs only the chunk
  *   pointer array up front.  Chunks stay until destroy: lock-free readers
  *   may hold a pointer into them.  Entry layout (bits 0-1 = type):
@@ -68,7 +68,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
-#define ZRAM_TABLE_SHIFT 16u
+#define ZRAM_TABLE_SHIFT 13u
 #define ZRAM_TABLE_SLOTS (1u << ZRAM_TABLE_SHIFT)
 #define ZRAM_TABLE_BYTES ((size_t)ZRAM_TABLE_SLOTS * sizeof(uint64_t))
 #define ZRAM_MAX_SLOTS (UINT64_C(1) << 36)
@@ -242,7 +242,7 @@ static int slot_entry_alloc(struct zram *z, uint64_t slot, _Atomic uint64_t **ep
 		/* Zero-filled memory: every entry starts EMPTY. */
 		if (atomic_compare_exchange_strong_explicit(tp, &expected, t, memory_order_acq_rel,
 							    memory_order_acquire)) {
-			atomic_fetch_add_explicit(&z->table_bytes, ZRAM_TABLE_BYTES,
+			atomic_fetch_add_explicit(&z->table_bytes, ZRAM_TABLE_BYTES + sizeof(*z->tables),
 						  memory_order_relaxed);
 		} else {
 			munmap(t, ZRAM_TABLE_BYTES); /* another writer of this chunk won */
@@ -617,8 +617,9 @@ static int zram_create(const char *args, void **priv, uint64_t *nr_slots, char *
 	z->rctx = calloc(z->nr_rctx, sizeof(*z->rctx));
 	if (!z->rctx)
 		goto out_nomem;
-	z->fixed_meta = sizeof(*z) + z->nr_tables * sizeof(*z->tables) +
-			z->nr_rctx * sizeof(*z->rctx);
+	/* The chunk pointer array is calloc'd (mapped lazily): a chunk's pointer
+	 * is counted with the chunk, in table_bytes. */
+	z->fixed_meta = sizeof(*z) + z->nr_rctx * sizeof(*z->rctx);
 	for (unsigned int i = 0; i < z->nr_rctx; i++) {
 		atomic_init(&z->rctx[i].busy, false);
 		if (z->algo != ZRAM_ZSTD)
@@ -923,7 +924,7 @@ bad_entry:
 	zs_pool_stats(z->pool, &ps);
 	if (nr_stored != z->nr_stored || same != z->same_pages || huge != z->huge_pages ||
 	    compr != z->compr_data_size || objs != ps.nr_objs ||
-	    tables * ZRAM_TABLE_BYTES != z->table_bytes || z->huge_pages_since < z->huge_pages) {
+	    tables * (ZRAM_TABLE_BYTES + sizeof(*z->tables)) != z->table_bytes || z->huge_pages_since < z->huge_pages) {
 		spec_error(err, err_len,
 			   "counters: stored %llu/%llu same %llu/%llu huge %llu/%llu compr "
 			   "%llu/%llu objs %llu/%llu",
