@@ -253,6 +253,7 @@ bool page_is_zero(const void *page);
 #define FAULT_WRITE (1u << 0)
 #define FAULT_WP (1u << 1)
 #define FAULT_SIGNAL (1u << 2) /* resolving in the faulting thread (SIGBUS mode) */
+#define FAULT_NOWAIT (1u << 3) /* a handler thread that must keep reading events: -EBUSY, not sleep */
 /* kernel: handle_mm_fault.  Return: 0 resolved (or raced); -EAGAIN retry later; -EFAULT not ours. */
 int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags);
 int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig, unsigned int flags,
@@ -293,7 +294,9 @@ void group_init(struct uswap_ctx *ctx, struct uswap_group *g, unsigned int id, c
 		uint64_t limit_pages);
 void group_set_watermarks(struct uswap_group *g);
 /* kernel: mem_cgroup_swapin_charge_folio / try_charge.  Return: 0 or -ENOMEM (OOM). */
-int mem_cgroup_charge(struct uswap_group *g, uint64_t nr, bool may_reclaim);
+#define CHARGE_RECLAIM (1u << 0) /* may reclaim directly */
+#define CHARGE_NOWAIT (1u << 1)	 /* never sleep waiting for other reclaimers: -EBUSY instead */
+int mem_cgroup_charge(struct uswap_group *g, uint64_t nr, unsigned int flags);
 void mem_cgroup_uncharge(struct uswap_group *g, uint64_t nr);
 struct uswap_group *group_by_id(struct uswap_ctx *ctx, unsigned int id);
 

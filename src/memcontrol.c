@@ -92,9 +92,10 @@ static void update_max(struct uswap_group *g, uint64_t u)
  * kernel: try_charge_memcg.
  * Context: may reclaim (only try-locks pages and slots), may sleep briefly
  * for the OOM_WAIT policy.  Never unbounded.
- * Return: 0, or -ENOMEM: over the limit and nothing could be reclaimed.
+ * Return: 0; -ENOMEM over the limit and nothing could be reclaimed; -EBUSY
+ * (CHARGE_NOWAIT) memory may come free but only by waiting: retry later.
  */
-int mem_cgroup_charge(struct uswap_group *g, uint64_t nr, bool may_reclaim)
+int mem_cgroup_charge(struct uswap_group *g, uint64_t nr, unsigned int flags)
 {
 	struct uswap_ctx *ctx = g->ctx;
 	uint64_t limit = atomic_load(&g->limit);
@@ -117,7 +118,7 @@ int mem_cgroup_charge(struct uswap_group *g, uint64_t nr, bool may_reclaim)
 	 * is within the limit; other threads charging at the same time may eat
 	 * what we free, so only give up when reclaim itself makes no progress.
 	 */
-	if (may_reclaim) {
+	if (flags & CHARGE_RECLAIM) {
 		unsigned int no_progress = 0;
 		count_event(ctx, g, allocstall, 1);
 		while (no_progress < MAX_RECLAIM_RETRIES) {
@@ -137,8 +138,12 @@ int mem_cgroup_charge(struct uswap_group *g, uint64_t nr, bool may_reclaim)
 				 * for the next reclaim progress, bounded, before concluding
 				 * that nothing can go.
 				 */
-				no_progress++;
 				wakeup_kswapd(ctx);
+				if (flags & CHARGE_NOWAIT) {
+					atomic_fetch_sub(&g->usage, nr);
+					return -EBUSY;
+				}
+				no_progress++;
 				sys_futex_wait_timeout(&g->reclaim_seq, seq, 10 * 1000000ULL);
 			} else {
 				break;

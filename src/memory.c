@@ -31,14 +31,17 @@ void *thread_scratch_page(void)
 
 /*
  * charge_or_oom - charge one page to @g; on failure apply the group's OOM
- * policy.  Return: 0 charged; -ENOMEM the fault must be failed (poisoned).
+ * policy.  Return: 0 charged; -ENOMEM the fault must be failed (poisoned);
+ * -EBUSY (FAULT_NOWAIT) retry the fault later.
  */
-static int charge_or_oom(struct uswap_ctx *ctx, struct uswap_group *g, uintptr_t addr)
+static int charge_or_oom(struct uswap_ctx *ctx, struct uswap_group *g, uintptr_t addr,
+			 unsigned int fault_flags)
 {
-	int rc = mem_cgroup_charge(g, 1, true);
+	int rc = mem_cgroup_charge(g, 1, CHARGE_RECLAIM |
+					     (fault_flags & FAULT_NOWAIT ? CHARGE_NOWAIT : 0));
 
-	if (!rc)
-		return 0;
+	if (!rc || rc == -EBUSY)
+		return rc;
 	count_event(ctx, g, oom, 1);
 	uswap_log(ctx, USWAP_LOG_ERR,
 		  "group %s: out of memory at %#lx (limit %llu pages, usage %llu: %llu resident, "
@@ -81,13 +84,16 @@ static pte_t poison_page(struct uswap_ctx *ctx, struct region *r, size_t idx)
 
 /* kernel: do_anonymous_page.  First touch (or a page evicted as zero): map zeroes. */
 static int do_anonymous_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig,
-			     pte_t *newp)
+			     unsigned int flags, pte_t *newp)
 {
 	struct uswap_group *g = r->group;
 	uintptr_t addr = region_addr(r, idx);
-	int rc;
+	int rc = charge_or_oom(ctx, g, addr, flags);
 
-	if (charge_or_oom(ctx, g, addr)) {
+	*newp = orig;
+	if (rc == -EBUSY)
+		return rc;
+	if (rc) {
 		*newp = poison_page(ctx, r, idx);
 		return 0;
 	}
@@ -153,7 +159,13 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	} else {
 		/* rows 6-10: synchronous device, count 1: read into our own buffer,
 		 * bypassing the swap cache. */
-		if (charge_or_oom(ctx, g, addr)) { /* row 7 */
+		rc = charge_or_oom(ctx, g, addr, flags); /* row 7 */
+		if (rc == -EBUSY) {
+			swap_slot_unlock(ctx, e, t);
+			put_swap_device(si);
+			return rc;
+		}
+		if (rc) {
 			t = swap_free_locked(ctx, e, swp_tb_set(t, SLOT_EMPTY, 0));
 			swap_slot_unlock(ctx, e, t);
 			put_swap_device(si);
@@ -249,7 +261,9 @@ static int do_wp_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t
  * Return: 0 resolved (the faulting thread is woken), -EAGAIN the mapping is
  * changing (the thread is woken and faults again), -EHWPOISON the page is
  * poisoned (its data is lost, or the group is out of memory): the access
- * raises SIGBUS, -EFAULT not a managed address.
+ * raises SIGBUS, -EBUSY (FAULT_NOWAIT) memory is short and only waiting
+ * would help: nothing changed, the thread still sleeps, retry later;
+ * -EFAULT not a managed address.
  */
 int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 {
@@ -290,11 +304,11 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 		rc = -EEXIST;
 		break;
 	case PTE_NONE:
-		rc = do_anonymous_page(ctx, r, idx, pte, &newpte);
+		rc = do_anonymous_page(ctx, r, idx, pte, flags, &newpte);
 		break;
 	case PTE_MARKER:
 		if (pte_marker_kind(pte) == MARKER_ZERO) { /* row 3 */
-			rc = do_anonymous_page(ctx, r, idx, pte, &newpte);
+			rc = do_anonymous_page(ctx, r, idx, pte, flags, &newpte);
 		} else {
 			/* Poisoned: re-install the kernel marker (it may have been
 			 * zapped) so the access raises SIGBUS. */
@@ -313,7 +327,9 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 	pte_unlock(r, idx, newpte | (pte & PTE_SELFRM));
 	if (!rc && pte_is_marker(newpte) && pte_marker_kind(newpte) == MARKER_POISON)
 		rc = -EHWPOISON; /* the access must raise SIGBUS */
-	if (rc == -EEXIST || rc == -EAGAIN || (rc && rc != -ENOENT && rc != -EHWPOISON)) {
+	/* -EBUSY: deferred, the thread stays asleep until the retry maps the page. */
+	if (rc == -EEXIST || rc == -EAGAIN ||
+	    (rc && rc != -ENOENT && rc != -EHWPOISON && rc != -EBUSY)) {
 		/* Nothing was mapped by us: wake the thread so it retries. */
 		if (!(flags & FAULT_SIGNAL))
 			ctx->mmu->wake(ctx, addr, PAGE_SIZE);
@@ -347,7 +363,7 @@ int swapoff_unuse_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_
 		newpte = PTE_PRESENT | (orig & PTE_REFERENCED);
 		goto out;
 	}
-	if (mem_cgroup_charge(g, 1, true) == 0) {
+	if (mem_cgroup_charge(g, 1, CHARGE_RECLAIM) == 0) {
 		mem_cgroup_uncharge(g, 1); /* do_swap_page charges for itself */
 		for (int tries = 0; tries < 100; tries++) {
 			rc = do_swap_page(ctx, r, idx, orig, FAULT_WRITE, &newpte);

@@ -289,6 +289,55 @@ static void uffd_zap_event(struct uswap_ctx *ctx, uintptr_t start, uintptr_t end
 	}
 }
 
+/*
+ * Deferred faults.  With write-protect eviction, kswapd's MADV_DONTNEED waits
+ * until a handler thread reads its REMOVE event, so a handler thread must not
+ * sleep waiting for memory: a fault that would wait is parked here (its
+ * thread stays asleep) and retried after the next batch of events, or every
+ * millisecond.  After DEFER_MAX_NS it is retried with waiting allowed, which
+ * ends in the group's OOM policy if memory never comes.
+ */
+#define DEFER_MAX 256
+#define DEFER_MAX_NS (10ULL * 1000000000ULL)
+struct deferred_fault {
+	uintptr_t addr;
+	unsigned int flags;
+	uint64_t since_ns;
+};
+static __thread struct deferred_fault deferred[DEFER_MAX];
+static __thread unsigned int nr_deferred;
+
+static unsigned int uffd_fault_nowait(struct uswap_ctx *ctx)
+{
+	return ctx->use_move ? 0 : FAULT_NOWAIT;
+}
+
+static void defer_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
+{
+	if (nr_deferred == DEFER_MAX) {
+		handle_fault(ctx, addr, flags); /* full: wait in place */
+		return;
+	}
+	deferred[nr_deferred++] = (struct deferred_fault){ addr, flags, now_ns() };
+}
+
+static void retry_deferred(struct uswap_ctx *ctx)
+{
+	unsigned int kept = 0;
+	uint64_t now = now_ns();
+
+	for (unsigned int i = 0; i < nr_deferred; i++) {
+		struct deferred_fault d = deferred[i];
+		bool last_chance = now - d.since_ns > DEFER_MAX_NS;
+		int rc = handle_fault(ctx, d.addr, d.flags | (last_chance ? 0 : uffd_fault_nowait(ctx)));
+		if (rc == -EBUSY)
+			deferred[kept++] = d;
+		else if (rc == -EFAULT)
+			ctx->mmu->wake(ctx, d.addr & ~(PAGE_SIZE - 1), PAGE_SIZE);
+	}
+	nr_deferred = kept;
+}
+
 void uffd_handle_msg(struct uswap_ctx *ctx, const struct uffd_msg *msg)
 {
 	switch (msg->event) {
@@ -299,8 +348,11 @@ void uffd_handle_msg(struct uswap_ctx *ctx, const struct uffd_msg *msg)
 			flags |= FAULT_WRITE;
 		if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
 			flags |= FAULT_WP;
-		if (handle_fault(ctx, addr, flags) == -EFAULT)
+		int rc = handle_fault(ctx, addr, flags | uffd_fault_nowait(ctx));
+		if (rc == -EFAULT)
 			ctx->mmu->wake(ctx, addr & ~(PAGE_SIZE - 1), PAGE_SIZE);
+		else if (rc == -EBUSY)
+			defer_fault(ctx, addr, flags);
 		break;
 	}
 	case UFFD_EVENT_REMOVE:
@@ -341,7 +393,9 @@ static void *handler_main(void *arg)
 			}
 		}
 		if (n <= 0) {
-			poll(pfd, 2, -1);
+			poll(pfd, 2, nr_deferred ? 1 : -1);
+			if (nr_deferred)
+				retry_deferred(ctx);
 			continue;
 		}
 		size_t nr = (size_t)n / sizeof(msgs[0]);
@@ -357,6 +411,8 @@ static void *handler_main(void *arg)
 			if (!dup)
 				uffd_handle_msg(ctx, &msgs[i]);
 		}
+		if (nr_deferred)
+			retry_deferred(ctx);
 	}
 	return NULL;
 }
