@@ -407,7 +407,7 @@ static inline _Atomic uint32_t *futex_word(void *p64)
 #define INVARIANT_FAIL() (fprintf(stderr, "invariant broken at %s:%d\n", __FILE__, __LINE__), -EUCLEAN)
 
 /* Test hooks (tests link the static library). */
-int uswap_test_inject(struct uswap_ctx *ctx, int dev, bool read, long nth);
-int uswap_ctx_create_with_mmu(const struct uswap_opts *opts, const struct mmu_ops *mmu, struct uswap_ctx **ctxp);
-int uswap_check_invariants(struct uswap_ctx *ctx);
+int ctx_test_inject_error(struct uswap_ctx *ctx, int dev, bool read, long nth);
+int ctx_create_with_mmu(const struct uswap_opts *opts, const struct mmu_ops *mmu, struct uswap_ctx **ctxp);
+int ctx_check_invariants(struct uswap_ctx *ctx);
 #endif /* USWAP_INTERNAL_H */

@@ -110,7 +110,7 @@ int swap_matches(struct uswap_ctx *ctx, struct swap_info *si, swp_entry_t e, con
 	return si->ops->matches(si->priv, swp_offset(e), page, page_hash(page)) == 1;
 }
 
-int uswap_test_inject(struct uswap_ctx *ctx, int dev, bool read, long nth)
+int ctx_test_inject_error(struct uswap_ctx *ctx, int dev, bool read, long nth)
 {
 	struct swap_info *si;
 

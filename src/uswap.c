@@ -140,7 +140,7 @@ static int ctx_init_common(struct uswap_ctx *ctx, const struct uswap_opts *opts)
 }
 
 /* Build a context around @mmu without starting threads (unit tests use a fake MMU). */
-int uswap_ctx_create_with_mmu(const struct uswap_opts *opts, const struct mmu_ops *mmu,
+int ctx_create_with_mmu(const struct uswap_opts *opts, const struct mmu_ops *mmu,
 			      struct uswap_ctx **ctxp)
 {
 	struct uswap_ctx *ctx = calloc(1, sizeof(*ctx));
@@ -475,11 +475,11 @@ int uswap_reclaim(struct uswap_ctx *ctx, struct uswap_group *g, uint64_t nr_page
 	return 0;
 }
 
-static int uswap_check_invariants_locked(struct uswap_ctx *ctx, struct region_table *t,
+static int ctx_check_invariants_locked(struct uswap_ctx *ctx, struct region_table *t,
 					 uint64_t *residentp, uint64_t *cachep, uint64_t *usagep);
 
 /* Whole-context invariant check for tests.  Context: no fault in flight; pauses kswapd. */
-int uswap_check_invariants(struct uswap_ctx *ctx)
+int ctx_check_invariants(struct uswap_ctx *ctx)
 {
 	struct region_table *t = atomic_load(&ctx->regions);
 	uint64_t resident = 0, cache = 0, usage = 0;
@@ -490,12 +490,12 @@ int uswap_check_invariants(struct uswap_ctx *ctx)
 	 * handler still finishes (unlocks the slot): wait for handlers. */
 	while (atomic_load(&ctx->faults_in_flight))
 		sched_yield();
-	rc = uswap_check_invariants_locked(ctx, t, &resident, &cache, &usage);
+	rc = ctx_check_invariants_locked(ctx, t, &resident, &cache, &usage);
 	pthread_mutex_unlock(&ctx->kswapd_run_lock);
 	return rc;
 }
 
-static int uswap_check_invariants_locked(struct uswap_ctx *ctx, struct region_table *t,
+static int ctx_check_invariants_locked(struct uswap_ctx *ctx, struct region_table *t,
 					 uint64_t *residentp, uint64_t *cachep, uint64_t *usagep)
 {
 	uint64_t resident = 0, cache = 0, usage = 0;

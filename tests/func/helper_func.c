@@ -50,10 +50,10 @@ void print_stats(struct uswap_ctx *ctx)
 
 void check_invariants(struct uswap_ctx *ctx)
 {
-	int rc = uswap_check_invariants(ctx);
+	int rc = ctx_check_invariants(ctx);
 	if (rc && getenv("RECHECK")) {
 		sleep(1);
-		rc = uswap_check_invariants(ctx);
+		rc = ctx_check_invariants(ctx);
 		fprintf(stderr, "recheck after 1s: %d\n", rc);
 	}
 	if (rc) {

@@ -157,7 +157,7 @@ static void run(enum uswap_fault_mode mode)
 	/* 1. Read fault on a page whose backend read fails. */
 	force_out(ctx, mem + victim_r * 4096);
 	CHECK_EQ(poison_count(ctx), 0);
-	CHECK_EQ(uswap_test_inject(ctx, 0, true, 1), 0);
+	CHECK_EQ(ctx_test_inject_error(ctx, 0, true, 1), 0);
 	expect_sigbus(mem, victim_r, false);
 	CHECK_EQ(poison_count(ctx), 1);
 	{
@@ -173,7 +173,7 @@ static void run(enum uswap_fault_mode mode)
 
 	/* 2. Write fault on another page whose backend read fails. */
 	force_out(ctx, mem + victim_w * 4096);
-	CHECK_EQ(uswap_test_inject(ctx, 0, true, 1), 0);
+	CHECK_EQ(ctx_test_inject_error(ctx, 0, true, 1), 0);
 	expect_sigbus(mem, victim_w, true);
 	CHECK_EQ(poison_count(ctx), 2);
 	expect_sigbus(mem, victim_w, true);

@@ -266,7 +266,7 @@ struct uswap_ctx *fake_setup(size_t nr_pages, uint64_t limit_pages, uint64_t nr_
 	fake.written = calloc(nr_pages, 1);
 	fake.wp = calloc(nr_pages, 1);
 	fake.poisoned = calloc(nr_pages, 1);
-	CHECK_EQ(uswap_ctx_create_with_mmu(&o, &fake_mmu_ops, &ctx), 0);
+	CHECK_EQ(ctx_create_with_mmu(&o, &fake_mmu_ops, &ctx), 0);
 	snprintf(args, sizeof(args), "%llu", (unsigned long long)nr_slots);
 	CHECK_EQ(swap_device_add_ops(ctx, &fake_backend_ops, args, "fake", 0, NULL), 0);
 	addr = fake.mem;
@@ -279,9 +279,9 @@ struct uswap_ctx *fake_setup(size_t nr_pages, uint64_t limit_pages, uint64_t nr_
 
 void fake_teardown(struct uswap_ctx *ctx)
 {
-	CHECK_EQ(uswap_check_invariants(ctx), 0);
+	CHECK_EQ(ctx_check_invariants(ctx), 0);
 	CHECK_EQ(uswap_munmap(ctx, fake.mem, fake.nr_pages << PAGE_SHIFT), 0);
-	CHECK_EQ(uswap_check_invariants(ctx), 0);
+	CHECK_EQ(ctx_check_invariants(ctx), 0);
 	CHECK_EQ(uswap_ctx_destroy(ctx), 0);
 	free(fake.mem);
 	free(fake.present);

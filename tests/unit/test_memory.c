@@ -77,7 +77,7 @@ static void test_swap_roundtrip(void)
 	CHECK_EQ(ev(ctx, "pgmajfault"), ev(ctx, "pswpin"));
 	CHECK_EQ(ev(ctx, "pswpin"), fake_backend_reads());
 	CHECK(ev(ctx, "nr_usage_max") <= 64);
-	CHECK_EQ(uswap_check_invariants(ctx), 0);
+	CHECK_EQ(ctx_check_invariants(ctx), 0);
 	fake_teardown(ctx);
 }
 
@@ -141,7 +141,7 @@ static void test_poison_on_read_error(void)
 		    swp_tb_kind(atomic_load(swap_table_word(ctx, pte_to_swp_entry(pte_read(r, i))))) != SLOT_CACHE)
 			victim = i;
 	CHECK(victim < NP);
-	CHECK_EQ(uswap_test_inject(ctx, 0, true, 1), 0);
+	CHECK_EQ(ctx_test_inject_error(ctx, 0, true, 1), 0);
 	CHECK_EQ(fake_touch(ctx, r, victim, false), -EHWPOISON);
 	CHECK(fake.poisoned[victim]);
 	CHECK(!fake.present[victim]);
@@ -302,7 +302,7 @@ static void test_eagain(void)
 	CHECK_EQ(handle_fault(ctx, region_addr(r, victim), 0), -EAGAIN);
 	CHECK_EQ(pte_read(r, victim), before);
 	CHECK_EQ(ev(ctx, "uffd_eagain"), 1);
-	CHECK_EQ(uswap_check_invariants(ctx), 0);
+	CHECK_EQ(ctx_check_invariants(ctx), 0);
 	CHECK_EQ(fake_touch(ctx, r, victim, false), 0);
 	CHECK(verify_page(pg(victim), 9, victim, FILL_HALF));
 	fake_teardown(ctx);
@@ -320,7 +320,7 @@ static void test_move_short(void)
 	CHECK_EQ(uswap_reclaim(ctx, NULL, 16, &freed), 0);
 	CHECK(pte_present(pte_read(r, 5)));
 	fake.fail_move_at = -1;
-	CHECK_EQ(uswap_check_invariants(ctx), 0);
+	CHECK_EQ(ctx_check_invariants(ctx), 0);
 	verify_all(ctx, r, 10);
 	fake_teardown(ctx);
 }
@@ -339,7 +339,7 @@ static void test_remove(void)
 	region_zap_range(ctx, r, 0, NP, true);
 	CHECK_EQ(fake_backend_nr_stored(), 0);
 	CHECK_EQ(atomic_load(&ctx->root.usage), 0);
-	CHECK_EQ(uswap_check_invariants(ctx), 0);
+	CHECK_EQ(ctx_check_invariants(ctx), 0);
 	CHECK_EQ(fake_touch(ctx, r, 10, false), 0);
 	for (int k = 0; k < 4096; k++)
 		CHECK(pg(10)[k] == 0);
