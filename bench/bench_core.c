@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "uswap.h"
+#include "internal.h" /* metadata breakdown */
 
 static double now_us(void)
 {
@@ -107,16 +108,35 @@ static void meta_run(size_t npages, unsigned int factor)
 	uint64_t limit = npages * 4096 / factor;
 	struct uswap_ctx *ctx = mkctx(limit, 0);
 	unsigned char *m;
+	uint64_t pte = 0, slot_tables = 0, zram_tables = 0, zram_other = 0, pool, swap_tables;
 
 	uswap_mmap(ctx, NULL, npages * 4096, (void **)&m);
 	for (size_t p = 0; p < npages; p++)
 		fill(m + p * 4096, p);
-	uint64_t meta = stat(ctx, "meta_bytes");
-	printf("  S = %u x L (%zu pages, limit %llu pages): metadata %llu bytes = %.2f bytes per managed page"
-	       " (swapped %llu, resident %llu, swap cache %llu)\n",
-	       factor, npages, (unsigned long long)(limit / 4096), (unsigned long long)meta,
-	       (double)meta / (double)npages, (unsigned long long)stat(ctx, "nr_swapped"),
-	       (unsigned long long)stat(ctx, "nr_resident"), (unsigned long long)stat(ctx, "nr_swapcache"));
+	pte = npages * sizeof(pte_t);
+	swap_tables = swap_meta_bytes(ctx);
+	pool = pool_meta_bytes(&ctx->pool);
+	for (unsigned int t = 0; t < MAX_SWAPFILES; t++) {
+		struct swap_info *si = atomic_load(&ctx->swap_info[t]);
+		struct backend_stat bs = { 0 };
+		if (si && si->ops->stat(si->priv, &bs) == 0) {
+			zram_tables += bs.slot_table_bytes;
+			zram_other += bs.meta_bytes - bs.slot_table_bytes;
+		}
+	}
+	slot_tables = pte + swap_tables + zram_tables + pool;
+	double n = (double)npages;
+	printf("  S = %u x L: %zu pages, limit %llu, swapped %llu (%.0f%%), resident %llu, swap cache %llu\n",
+	       factor, npages, (unsigned long long)(limit / 4096), (unsigned long long)stat(ctx, "nr_swapped"),
+	       100.0 * (double)stat(ctx, "nr_swapped") / n, (unsigned long long)stat(ctx, "nr_resident"),
+	       (unsigned long long)stat(ctx, "nr_swapcache"));
+	printf("    page tables %.2f + swap tables %.2f + zram slot table %.2f + pool frames %.2f"
+	       " = %.2f bytes per managed page\n",
+	       (double)pte / n, (double)swap_tables / n, (double)zram_tables / n, (double)pool / n,
+	       (double)slot_tables / n);
+	printf("    + allocator descriptors and contexts %.2f = %.2f bytes per managed page (meta_bytes %llu)\n",
+	       (double)zram_other / n, (double)(slot_tables + zram_other) / n,
+	       (unsigned long long)stat(ctx, "meta_bytes"));
 	uswap_ctx_destroy(ctx);
 }
 

@@ -310,9 +310,9 @@ int kswapd_start(struct uswap_ctx *ctx);
 void kswapd_stop(struct uswap_ctx *ctx);
 
 /* ---- workingset.c ------------------------------------------------------------ */
-uint64_t workingset_eviction(struct uswap_group *g);
+uint32_t workingset_eviction(struct uswap_group *g);
 /* Return true if the refaulting page should be activated. */
-bool workingset_refault(struct uswap_ctx *ctx, struct uswap_group *g, uint64_t shadow);
+bool workingset_refault(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t shadow);
 
 /* ---- vmstat.c ------------------------------------------------------------- */
 void vmstat_fill(struct uswap_ctx *ctx, struct uswap_group *g, struct uswap_stats *st);
@@ -398,9 +398,9 @@ void *sys_mmap_anon(size_t len);
 int sys_munmap(void *addr, size_t len);
 uint64_t now_ns(void);
 
-static inline _Atomic uint32_t *futex_word(void *p64)
+static inline _Atomic uint32_t *futex_word(void *p)
 {
-	return (_Atomic uint32_t *)p64; /* low half on little-endian */
+	return (_Atomic uint32_t *)p; /* a 32-bit word, or the low half of a PTE (little-endian) */
 }
 
 /* Invariant checkers report where they failed (stderr: they only run in tests). */

@@ -135,71 +135,68 @@ static inline bool pte_same(pte_t a, pte_t b)
 }
 
 /*
- * Swap table word: one per slot, in the slot's cluster table.  It is the
- * single synchronisation point for the slot.
+ * Swap table word: one 32-bit word per slot, in the slot's cluster table.
+ * It is the single synchronisation point for the slot, and the futex that
+ * waiters on the slot sleep on.
  *
- *   63                        13 12 11 10  9  8 7       0
- *  [      payload (51 bits)     | kind | D | w | B | count ]
+ *   31                 13 12 11 10  9  8 7       0
+ *  [  payload (19 bits)  | kind | D | w | B | count ]
  *
  *   count (8) swap count: number of PTEs referring to the slot (kernel: swap_map)
  *   B   busy: claimed by one user (swapcache_prepare / writeback / swapoff)
- *   w   waiters on the slot futex (low 32 bits)
+ *   w   waiters on the slot futex
  *   D   the backend holds valid data for the slot
- *   kind: SLOT_EMPTY, SLOT_CACHE (payload = pool page index: the swap cache),
- *         SLOT_SHADOW (payload = shadow: eviction time and group)
+ *   kind: SLOT_EMPTY, SLOT_CACHE (payload = pool frame index: the swap cache),
+ *         SLOT_SHADOW (payload = shadow: the group's eviction clock, quantised)
+ *
+ * 32 bits rather than the kernel's 64: a frame index and a quantised shadow
+ * both fit in 19 bits, and the 4 bytes saved per slot are what keeps uswap's
+ * metadata within 16 bytes per managed page (docs/metadata.md).
  */
-typedef uint64_t swp_tb_t;
+typedef uint32_t swp_tb_t;
 
-#define SWP_TB_COUNT_MASK 0xffULL
-#define SWP_TB_COUNT_MAX 0xfeULL
-#define SWP_TB_BUSY (1ULL << 8)
-#define SWP_TB_WAITERS (1ULL << 9)
-#define SWP_TB_DATA (1ULL << 10)
+#define SWP_TB_COUNT_MASK 0xffu
+#define SWP_TB_COUNT_MAX 0xfeu
+#define SWP_TB_BUSY (1u << 8)
+#define SWP_TB_WAITERS (1u << 9)
+#define SWP_TB_DATA (1u << 10)
 #define SWP_TB_KIND_SHIFT 11
-#define SWP_TB_KIND_MASK (3ULL << SWP_TB_KIND_SHIFT)
-#define SLOT_EMPTY 0ULL
-#define SLOT_CACHE 1ULL
-#define SLOT_SHADOW 2ULL
+#define SWP_TB_KIND_MASK (3u << SWP_TB_KIND_SHIFT)
+#define SLOT_EMPTY 0u
+#define SLOT_CACHE 1u
+#define SLOT_SHADOW 2u
 #define SWP_TB_PAYLOAD_SHIFT 13
-#define SWP_TB_PAYLOAD_BITS 51
-
-_Static_assert((SWP_TB_BUSY | SWP_TB_WAITERS) < (1ULL << 32), "slot futex bits in low word");
+#define SWP_TB_PAYLOAD_BITS 19
+#define SWP_TB_PAYLOAD_MASK ((1u << SWP_TB_PAYLOAD_BITS) - 1)
+#define MAX_POOL_FRAMES (1u << SWP_TB_PAYLOAD_BITS)
 
 static inline unsigned int swp_tb_count(swp_tb_t t)
 {
-	return (unsigned int)(t & SWP_TB_COUNT_MASK);
+	return t & SWP_TB_COUNT_MASK;
 }
-static inline uint64_t swp_tb_kind(swp_tb_t t)
+static inline unsigned int swp_tb_kind(swp_tb_t t)
 {
 	return (t & SWP_TB_KIND_MASK) >> SWP_TB_KIND_SHIFT;
 }
-static inline uint64_t swp_tb_payload(swp_tb_t t)
+static inline uint32_t swp_tb_payload(swp_tb_t t)
 {
 	return t >> SWP_TB_PAYLOAD_SHIFT;
 }
 /* Replace kind and payload, keep count and flag bits. */
-static inline swp_tb_t swp_tb_set(swp_tb_t t, uint64_t kind, uint64_t payload)
+static inline swp_tb_t swp_tb_set(swp_tb_t t, unsigned int kind, uint32_t payload)
 {
-	t &= ~(SWP_TB_KIND_MASK | (~0ULL << SWP_TB_PAYLOAD_SHIFT));
-	return t | (kind << SWP_TB_KIND_SHIFT) | (payload << SWP_TB_PAYLOAD_SHIFT);
+	t &= ~(SWP_TB_KIND_MASK | (SWP_TB_PAYLOAD_MASK << SWP_TB_PAYLOAD_SHIFT));
+	return t | (kind << SWP_TB_KIND_SHIFT) | ((payload & SWP_TB_PAYLOAD_MASK) << SWP_TB_PAYLOAD_SHIFT);
 }
 
 /*
- * Shadow entry (payload of SLOT_SHADOW): the group's eviction clock at the
- * time the page left memory, and the group id, so that a refault can compute
- * its refault distance (workingset.c).
+ * Shadow entry (payload of SLOT_SHADOW): the eviction clock of the page's
+ * group when it left memory, in units of 2^shift evictions so that 19 bits
+ * span several times the group's size (workingset.c).  No group id is
+ * needed: a region never changes group, so a page refaults into the group
+ * that evicted it.
  */
-#define SHADOW_GROUP_BITS 8
-#define SHADOW_AGE_BITS (SWP_TB_PAYLOAD_BITS - SHADOW_GROUP_BITS)
-#define SHADOW_AGE_MASK ((1ULL << SHADOW_AGE_BITS) - 1)
-static inline uint64_t pack_shadow(unsigned int group_id, uint64_t age)
-{
-	return ((uint64_t)group_id << SHADOW_AGE_BITS) | (age & SHADOW_AGE_MASK);
-}
-static inline void unpack_shadow(uint64_t shadow, unsigned int *group_id, uint64_t *age)
-{
-	*group_id = (unsigned int)(shadow >> SHADOW_AGE_BITS);
-	*age = shadow & SHADOW_AGE_MASK;
-}
+#define SHADOW_BITS SWP_TB_PAYLOAD_BITS
+#define SHADOW_MASK SWP_TB_PAYLOAD_MASK
 
 #endif /* USWAP_SWAP_ENTRY_H */

@@ -585,9 +585,8 @@ int swap_check_invariants(struct uswap_ctx *ctx)
 			for (uint32_t i = 0; i < SWAPFILE_CLUSTER; i++) {
 				swp_tb_t w = table[i];
 				if (w & (SWP_TB_BUSY | SWP_TB_WAITERS)) {
-					fprintf(stderr, "slot %u:%llu busy: %#llx\n", t,
-						(unsigned long long)ci * SWAPFILE_CLUSTER + i,
-						(unsigned long long)w);
+					fprintf(stderr, "slot %u:%llu busy: %#x\n", t,
+						(unsigned long long)ci * SWAPFILE_CLUSTER + i, w);
 					return INVARIANT_FAIL();
 				}
 				if (!swp_tb_count(w)) {

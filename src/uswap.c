@@ -15,6 +15,7 @@
 #include "uffd_compat.h"
 
 #define DEFAULT_POOL_FRAMES (1u << 16) /* 256 MiB of address space for the swap cache */
+_Static_assert(DEFAULT_POOL_FRAMES <= MAX_POOL_FRAMES, "frame index must fit the swap table payload");
 #define MIN_GROUP_PAGES 16
 
 int uswap_version(void)

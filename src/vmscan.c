@@ -351,7 +351,7 @@ static unsigned int shrink_inactive(struct uswap_group *g, unsigned int max, boo
 			t |= SWP_TB_DATA;
 			count_event(ctx, g, pswpout, 1);
 		}
-		t = swp_tb_set(t, SLOT_SHADOW, pack_shadow(g->id, workingset_eviction(g)));
+		t = swp_tb_set(t, SLOT_SHADOW, workingset_eviction(g));
 		swap_slot_unlock(ctx, e, t);
 		released[n++] = f;
 	}

@@ -19,27 +19,42 @@
  */
 #include "internal.h"
 
-/* Return: the shadow age for a page leaving memory now. */
-uint64_t workingset_eviction(struct uswap_group *g)
+/*
+ * Shadow resolution: 2^shift evictions per unit, so that the 19-bit shadow
+ * covers at least 4 x the group's limit (refault distances beyond the
+ * resident set are all "too far" anyway).  Unlimited groups use 2^4.
+ */
+static unsigned int shadow_shift(struct uswap_group *g)
 {
-	return atomic_fetch_add_explicit(&g->nonresident_age, 1, memory_order_relaxed) + 1;
+	uint64_t span = atomic_load(&g->limit) * 4;
+	unsigned int shift = 0;
+
+	if (!span)
+		return 4;
+	while ((span >> shift) > SHADOW_MASK)
+		shift++;
+	return shift;
+}
+
+/* Return: the shadow for a page of @g leaving memory now. */
+uint32_t workingset_eviction(struct uswap_group *g)
+{
+	uint64_t age = atomic_fetch_add_explicit(&g->nonresident_age, 1, memory_order_relaxed) + 1;
+	return (uint32_t)(age >> shadow_shift(g)) & SHADOW_MASK;
 }
 
 /*
  * workingset_refault - a page whose slot held @shadow is coming back into @g.
  * Return: true if it should be activated.
  */
-bool workingset_refault(struct uswap_ctx *ctx, struct uswap_group *g, uint64_t shadow)
+bool workingset_refault(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t shadow)
 {
-	unsigned int gid;
-	uint64_t age, now, distance;
+	unsigned int shift = shadow_shift(g);
+	uint64_t now, distance;
 
-	unpack_shadow(shadow, &gid, &age);
 	count_event(ctx, g, workingset_refault, 1);
-	if (gid != g->id)
-		return false; /* evicted from another group: no common clock */
-	now = atomic_load_explicit(&g->nonresident_age, memory_order_relaxed) & SHADOW_AGE_MASK;
-	distance = (now - age) & SHADOW_AGE_MASK;
+	now = (atomic_load_explicit(&g->nonresident_age, memory_order_relaxed) >> shift) & SHADOW_MASK;
+	distance = (uint64_t)((now - shadow) & SHADOW_MASK) << shift;
 	if (distance > atomic_load(&g->nr_resident))
 		return false;
 	count_event(ctx, g, workingset_activate, 1);

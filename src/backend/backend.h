@@ -51,6 +51,7 @@ struct backend_stat {
 	uint64_t huge_pages;       /* slots stored raw (incompressible) */
 	uint64_t huge_pages_since; /* raw stores since creation, cumulative */
 	uint64_t meta_bytes;       /* per-slot tables and other metadata, included in mem_used_total */
+	uint64_t slot_table_bytes; /* of meta_bytes: the per-slot table alone */
 	uint64_t nr_stored;        /* slots currently holding data */
 };
 

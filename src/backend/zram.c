@@ -828,6 +828,7 @@ static int zram_stat(void *priv, struct backend_stat *st)
 	st->orig_data_size = st->nr_stored * USWAP_PAGE_SIZE;
 	st->compr_data_size = atomic_load_explicit(&z->compr_data_size, memory_order_relaxed);
 	st->meta_bytes = zram_meta_bytes(z);
+	st->slot_table_bytes = atomic_load_explicit(&z->table_bytes, memory_order_relaxed);
 	st->mem_used_total = ps.backing_bytes + st->meta_bytes;
 	st->mem_limit = z->mem_limit;
 	st->mem_used_max = atomic_load_explicit(&z->mem_used_max, memory_order_relaxed);
