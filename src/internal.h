@@ -76,6 +76,8 @@ struct region;
 struct mmu_ops {
 	/* Map @len bytes at @dst from @src (UFFDIO_COPY).  0, -EEXIST, -EAGAIN, -ENOENT, -ENOMEM. */
 	int (*map_copy)(struct uswap_ctx *ctx, uintptr_t dst, const void *src, size_t len, bool wp);
+	/* Map the shared zero page (UFFDIO_ZEROPAGE).  0, -EEXIST, -EAGAIN, -ENOENT. */
+	int (*map_zero)(struct uswap_ctx *ctx, uintptr_t dst, size_t len);
 	/* Move @len bytes of present pages at @src into the pool at @dst (UFFDIO_MOVE).
 	 * Return: bytes moved (may be short: the page after them is missing or busy), or -errno. */
 	long (*move_out)(struct uswap_ctx *ctx, void *dst, uintptr_t src, size_t len);
@@ -341,6 +343,7 @@ struct uswap_ctx {
 	uint64_t features;	/* negotiated UFFD_FEATURE_* */
 	bool use_move;		/* evict with UFFDIO_MOVE (else write-protect + copy + zap) */
 	bool wp_async;		/* dirty tracking with WP_ASYNC + PAGEMAP_SCAN */
+	bool zeropage;		/* read faults on never-written pages map the zero page (MOVE takes it) */
 	int pagemap_fd;
 	pthread_t *handlers;
 	unsigned int nr_handlers;

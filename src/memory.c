@@ -82,7 +82,11 @@ static pte_t poison_page(struct uswap_ctx *ctx, struct region *r, size_t idx)
 	return make_marker_pte(MARKER_POISON);
 }
 
-/* kernel: do_anonymous_page.  First touch (or a page evicted as zero): map zeroes. */
+/*
+ * kernel: do_anonymous_page.  First touch (or a page evicted as zero): map
+ * zeroes.  The page is charged even when the zero page is mapped: a later
+ * write makes it real without telling us.
+ */
 static int do_anonymous_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig,
 			     unsigned int flags, pte_t *newp)
 {
@@ -97,7 +101,19 @@ static int do_anonymous_page(struct uswap_ctx *ctx, struct region *r, size_t idx
 		*newp = poison_page(ctx, r, idx);
 		return 0;
 	}
-	rc = map_page(ctx, g, addr, zero_page, false);
+	if (ctx->zeropage && !(flags & FAULT_WRITE)) {
+		/* A read of a never-written page: the shared zero page, no memory
+		 * until written (the kernel then copies it, without a fault to us). */
+		rc = ctx->mmu->map_zero(ctx, addr, PAGE_SIZE);
+		if (rc == -EEXIST) {
+			count_event(ctx, g, uffd_eexist, 1);
+			rc = 0;
+		} else if (rc == -EAGAIN) {
+			count_event(ctx, g, uffd_eagain, 1);
+		}
+	} else {
+		rc = map_page(ctx, g, addr, zero_page, false);
+	}
 	if (rc) {
 		mem_cgroup_uncharge(g, 1);
 		*newp = orig;

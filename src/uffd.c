@@ -72,6 +72,35 @@ static int uffd_api(int fd, uint64_t features, uint64_t *got)
 	return rc;
 }
 
+/*
+ * Can UFFDIO_MOVE take the shared zero page?  (6.8 and 6.9 refuse it with
+ * EBUSY; later kernels move it.)  If so, read faults on never-written pages
+ * map the zero page and cost no memory.  Probed on a scratch page moved into
+ * pool frame 0, which is then emptied again.
+ */
+static bool probe_move_zeropage(struct uswap_ctx *ctx)
+{
+	void *scratch = sys_mmap_anon(PAGE_SIZE);
+	struct uffdio_register reg = { .range = { (uintptr_t)scratch, PAGE_SIZE },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct uffdio_zeropage z = { .range = { (uintptr_t)scratch, PAGE_SIZE } };
+	struct uffdio_move m = { .dst = (uintptr_t)ctx->pool.base, .src = (uintptr_t)scratch,
+				 .len = PAGE_SIZE };
+	bool ok = false;
+
+	if (!scratch)
+		return false;
+	if (!sys_uffd_ioctl(ctx->uffd, UFFDIO_REGISTER, &reg)) {
+		if (!sys_uffd_ioctl(ctx->uffd, UFFDIO_ZEROPAGE, &z))
+			ok = !sys_uffd_ioctl(ctx->pool_uffd, UFFDIO_MOVE, &m);
+		sys_madvise(ctx->pool.base, PAGE_SIZE, MADV_DONTNEED);
+		struct uffdio_range r = { (uintptr_t)scratch, PAGE_SIZE };
+		sys_uffd_ioctl(ctx->uffd, UFFDIO_UNREGISTER, &r);
+	}
+	sys_munmap(scratch, PAGE_SIZE);
+	return ok;
+}
+
 /* Open and negotiate both userfaultfds; register the pool. */
 int uffd_open(struct uswap_ctx *ctx)
 {
@@ -137,6 +166,8 @@ int uffd_open(struct uswap_ctx *ctx)
 		if (rc)
 			goto out_close;
 	}
+	if (ctx->use_move)
+		ctx->zeropage = probe_move_zeropage(ctx);
 	if (ctx->wp_async) {
 		ctx->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 		if (ctx->pagemap_fd < 0)
@@ -170,6 +201,12 @@ static int uffd_map_copy(struct uswap_ctx *ctx, uintptr_t dst, const void *src, 
 	/* A partial copy reports the bytes done in .copy; uswap maps page by
 	 * page or treats a short copy as the error it carries. */
 	return rc;
+}
+
+static int uffd_map_zero(struct uswap_ctx *ctx, uintptr_t dst, size_t len)
+{
+	struct uffdio_zeropage z = { .range = { dst, len }, .mode = 0 };
+	return sys_uffd_ioctl(ctx->uffd, UFFDIO_ZEROPAGE, &z);
 }
 
 static long uffd_move_out(struct uswap_ctx *ctx, void *dst, uintptr_t src, size_t len)
@@ -257,6 +294,7 @@ static int uffd_pool_release(struct uswap_ctx *ctx, void *addr, size_t len)
 
 const struct mmu_ops uffd_mmu_ops = {
 	.map_copy = uffd_map_copy,
+	.map_zero = uffd_map_zero,
 	.move_out = uffd_move_out,
 	.poison = uffd_poison,
 	.wake = uffd_wake,

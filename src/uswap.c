@@ -157,6 +157,7 @@ int ctx_create_with_mmu(const struct uswap_opts *opts, const struct mmu_ops *mmu
 	ctx->mmu = mmu;
 	ctx->use_move = true;
 	ctx->wp_async = true;
+	ctx->zeropage = true;
 	*ctxp = ctx;
 	return 0;
 }

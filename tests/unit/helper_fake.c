@@ -42,6 +42,18 @@ static int f_map_copy(struct uswap_ctx *ctx, uintptr_t dst, const void *src, siz
 	return 0;
 }
 
+static int f_map_zero(struct uswap_ctx *ctx, uintptr_t dst, size_t len)
+{
+	static _Alignas(4096) const unsigned char zero[PAGE_SIZE];
+	for (size_t off = 0; off < len; off += PAGE_SIZE) {
+		int rc = f_map_copy(ctx, dst + off, zero, PAGE_SIZE, false);
+		if (rc)
+			return rc;
+	}
+	fake.nr_zero++;
+	return 0;
+}
+
 static long f_move_out(struct uswap_ctx *ctx, void *dst, uintptr_t src, size_t len)
 {
 	size_t done = 0;
@@ -120,6 +132,7 @@ static int f_release(struct uswap_ctx *ctx, void *addr, size_t len)
 
 const struct mmu_ops fake_mmu_ops = {
 	.map_copy = f_map_copy,
+	.map_zero = f_map_zero,
 	.move_out = f_move_out,
 	.poison = f_poison,
 	.wake = f_wake,

@@ -57,6 +57,7 @@ static void test_first_touch(void)
 		CHECK(atomic_load(&ctx->root.usage) <= 64);
 	}
 	CHECK_EQ(ev(ctx, "pgfault_zero"), NP);
+	CHECK_EQ(fake.nr_zero, NP); /* read faults map the shared zero page */
 	/* Never-written pages were all zero: evicted as markers, no slot, no write. */
 	CHECK(ev(ctx, "swpout_zero") >= NP - 64);
 	CHECK_EQ(ev(ctx, "pswpout"), 0);
