@@ -36,14 +36,18 @@
 
 /* ---- opening and probing --------------------------------------------------- */
 
+/* Tests set this to exercise the /dev/userfaultfd path. */
+bool uffd_force_device;
+
 static int uffd_open_fd(struct uswap_ctx *ctx)
 {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	int err;
+	int fd = uffd_force_device ? -1 : (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int err = uffd_force_device ? EPERM : 0;
 
 	if (fd >= 0)
 		return fd;
-	err = errno;
+	if (!err)
+		err = errno;
 	if (err == ENOSYS)
 		return -ENOSYS;
 	/* Without CAP_SYS_PTRACE and vm.unprivileged_userfaultfd=0, the device
