@@ -4,8 +4,9 @@
 # test.sh - configure, build and run every uswap test, then check the exported
 # symbols and the man pages.  Exit status is non-zero on any failure.
 #
-# Usage: scripts/test.sh [--sanitize] [--clang] [--label LABEL] [--build-dir DIR]
+# Usage: scripts/test.sh [--sanitize] [--tsan] [--clang] [--label LABEL] [--build-dir DIR]
 #   --sanitize      ASan+UBSan build in build-asan/ (-DUSWAP_SANITIZE=ON)
+#   --tsan          ThreadSanitizer build in build-tsan/ (-DUSWAP_TSAN=ON)
 #   --clang         build with clang in build-clang/ (combine with --sanitize:
 #                   build-clang-asan/)
 #   --label LABEL   run only the tests with this CTest label (unit, func, stress)
@@ -16,17 +17,19 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 sanitize=0
+tsan=0
 use_clang=0
 label=""
 dir=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--sanitize) sanitize=1 ;;
+	--tsan) tsan=1 ;;
 	--clang) use_clang=1 ;;
 	--label) label="${2:?--label needs an argument}"; shift ;;
 	--build-dir) dir="${2:?--build-dir needs an argument}"; shift ;;
 	-h | --help)
-		sed -n '4,13p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '4,14p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -42,6 +45,11 @@ if [ -z "$dir" ]; then
 	dir=build
 	[ "$use_clang" = 1 ] && dir="$dir-clang"
 	[ "$sanitize" = 1 ] && dir="$dir-asan"
+	[ "$tsan" = 1 ] && dir="$dir-tsan"
+fi
+if [ "$tsan" = 1 ]; then
+	cmake_args+=(-DUSWAP_TSAN=ON)
+	export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
 fi
 if [ "$sanitize" = 1 ]; then
 	cmake_args+=(-DUSWAP_SANITIZE=ON)

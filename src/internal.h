@@ -181,7 +181,7 @@ struct swap_cluster {
 	_Atomic(swp_tb_t *) table;	/* SWAPFILE_CLUSTER words, allocated on first use */
 	_Atomic uint32_t nr_used;	/* slots allocated (count > 0 or being allocated) */
 	uint32_t next;			/* free/nonfull list link */
-	uint8_t flags;
+	_Atomic uint8_t flags;	/* CLUSTER_*: written under si->lock, peeked without it */
 };
 #define CLUSTER_FREE 1
 #define CLUSTER_OWNED 2 /* a lane allocates from it */
@@ -218,6 +218,7 @@ struct swap_info {
 	/* fault injection for tests: fail the Nth read / write from now with -EIO */
 	_Atomic long inject_read_fail;
 	_Atomic long inject_write_fail;
+	struct swap_info *retired_next; /* ctx->retired_swap list */
 };
 
 int swap_device_add(struct uswap_ctx *ctx, const char *spec, int prio, int *idp);
@@ -362,6 +363,7 @@ struct uswap_ctx {
 	pthread_mutex_t swap_lock;   /* swap_info[] membership, priorities */
 	struct swap_info *_Atomic swap_info[MAX_SWAPFILES];
 	unsigned int nr_swapfiles;
+	struct swap_info *retired_swap; /* removed devices, freed at destroy */
 	_Atomic unsigned int rr_cursor;
 
 	struct page_pool pool;

@@ -205,6 +205,38 @@ static void cluster_release_locked(struct swap_info *si, uint32_t ci)
 	c->flags &= (uint8_t)~CLUSTER_OWNED;
 }
 
+/*
+ * swap_alloc_any - last resort when no cluster can be taken for this lane:
+ * the free slots left are in clusters other lanes own.  Slots are claimed
+ * by a CAS on their word, so sharing a cluster is safe; only the locality
+ * of one lane per cluster is lost.
+ */
+static int swap_alloc_any(struct swap_info *si, uint64_t *offp)
+{
+	pthread_mutex_lock(&si->lock);
+	uint32_t used = si->next_fresh;
+	pthread_mutex_unlock(&si->lock);
+	for (uint32_t ci = 0; ci < used; ci++) {
+		struct swap_cluster *c = &si->clusters[ci];
+		uint64_t base = (uint64_t)ci * SWAPFILE_CLUSTER;
+		uint32_t cap = (uint32_t)min_t((uint64_t)SWAPFILE_CLUSTER, si->nr_slots - base);
+		swp_tb_t *table = atomic_load(&c->table);
+		if (!table || atomic_load(&c->nr_used) >= cap)
+			continue;
+		for (uint32_t i = 0; i < cap; i++) {
+			swp_tb_t zero = 0;
+			if (atomic_compare_exchange_strong((_Atomic swp_tb_t *)&table[i], &zero,
+							   1 | SWP_TB_BUSY)) {
+				atomic_fetch_add(&c->nr_used, 1);
+				atomic_fetch_add(&si->inuse_pages, 1);
+				*offp = base + i;
+				return 0;
+			}
+		}
+	}
+	return -ENOSPC;
+}
+
 /* Allocate one slot on @si: word = count 1 | busy.  Return: 0 or -ENOSPC. */
 static int swap_alloc_on(struct swap_info *si, uint64_t *offp)
 {
@@ -254,7 +286,7 @@ static int swap_alloc_on(struct swap_info *si, uint64_t *offp)
 			cluster_put_free(si, old);
 	}
 	pthread_mutex_unlock(&lane->lock);
-	return -ENOSPC;
+	return swap_alloc_any(si, offp);
 }
 
 static bool swap_usable(struct swap_info *si)
@@ -535,13 +567,23 @@ int swap_device_remove(struct uswap_ctx *ctx, int id)
 	for (uint32_t i = 0; i < si->next_fresh; i++)
 		free(atomic_load(&si->clusters[i].table));
 	sys_munmap(si->clusters, (size_t)si->nr_clusters * sizeof(*si->clusters));
+	si->clusters = NULL;
 	si->ops->destroy(si->priv);
 	if (nr_lost)
 		uswap_log(ctx, USWAP_LOG_ERR, "swapoff %s: %llu unreadable pages poisoned", si->spec,
 			  (unsigned long long)nr_lost);
 	else
 		uswap_log(ctx, USWAP_LOG_INFO, "swapoff %s: done", si->spec);
-	free(si);
+	/*
+	 * The struct itself is never freed while the context lives: a racing
+	 * get_swap_device may have loaded the pointer, and put_swap_device
+	 * touches it after dropping the last pin (kernel: swap_info_struct is
+	 * never freed either).  Freed in uswap_ctx_destroy().
+	 */
+	pthread_mutex_lock(&ctx->swap_lock);
+	si->retired_next = ctx->retired_swap;
+	ctx->retired_swap = si;
+	pthread_mutex_unlock(&ctx->swap_lock);
 	return nr_lost ? -EIO : 0;
 }
 
@@ -553,8 +595,11 @@ uint64_t swap_meta_bytes(struct uswap_ctx *ctx)
 		struct swap_info *si = swap_info_get(ctx, t);
 		if (!si)
 			continue;
-		bytes += sizeof(*si) + (uint64_t)si->next_fresh * sizeof(struct swap_cluster);
-		for (uint32_t i = 0; i < si->next_fresh; i++)
+		pthread_mutex_lock(&si->lock); /* next_fresh */
+		uint32_t used = si->next_fresh;
+		pthread_mutex_unlock(&si->lock);
+		bytes += sizeof(*si) + (uint64_t)used * sizeof(struct swap_cluster);
+		for (uint32_t i = 0; i < used; i++)
 			if (atomic_load(&si->clusters[i].table))
 				bytes += SWAPFILE_CLUSTER * sizeof(swp_tb_t);
 	}

@@ -279,6 +279,11 @@ int uswap_ctx_destroy(struct uswap_ctx *ctx)
 	pool_destroy(ctx);
 	for (unsigned int id = 1; id <= MAX_GROUPS; id++)
 		free(ctx->groups[id]);
+	while (ctx->retired_swap) {
+		struct swap_info *si = ctx->retired_swap;
+		ctx->retired_swap = si->retired_next;
+		free(si);
+	}
 	for (size_t i = 0; i < ctx->nr_old_tables; i++)
 		free(ctx->old_tables[i]);
 	free(ctx->old_tables);

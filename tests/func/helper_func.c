@@ -18,9 +18,18 @@ static void log_stderr(void *arg, int level, const char *msg)
 struct uswap_ctx *func_ctx(uint64_t limit_bytes, enum uswap_fault_mode mode, unsigned int flags)
 {
 	struct uswap_opts o = { .size = sizeof(o), .mode = mode, .limit_bytes = limit_bytes,
-				.flags = flags, .log = log_stderr };
+				.flags = flags };
+	return func_ctx_opts(&o);
+}
+
+struct uswap_ctx *func_ctx_opts(struct uswap_opts *o)
+{
 	struct uswap_ctx *ctx = NULL;
-	int rc = uswap_ctx_create(&o, &ctx);
+	int rc;
+
+	if (!o->log)
+		o->log = log_stderr;
+	rc = uswap_ctx_create(o, &ctx);
 	if (rc == -EPERM || rc == -ENOSYS)
 		SKIP("userfaultfd unavailable (%s)", strerror(-rc));
 	CHECK_EQ(rc, 0);

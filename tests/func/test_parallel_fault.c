@@ -55,13 +55,9 @@ static void run(enum uswap_fault_mode mode, unsigned int handlers)
 {
 	struct uswap_opts o = { .size = sizeof(o), .mode = mode, .nr_handlers = handlers,
 				.limit_bytes = LIMIT, .flags = USWAP_F_NO_KSWAPD };
-	struct uswap_ctx *ctx = NULL;
+	struct uswap_ctx *ctx = func_ctx_opts(&o);
 	pthread_t th[NTHREADS];
-	int rc = uswap_ctx_create(&o, &ctx);
 
-	if (rc == -EPERM || rc == -ENOSYS)
-		SKIP("no userfaultfd");
-	CHECK_EQ(rc, 0);
 	CHECK_EQ(uswap_swapon(ctx, "zram:lz4:size=64M", 0, NULL), 0);
 	CHECK_EQ(uswap_mmap(ctx, NULL, NPAGES * 4096ULL, (void **)&mem), 0);
 	for (uint64_t p = 0; p < NPAGES; p++)

@@ -79,24 +79,13 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static void log_stderr(void *arg, int level, const char *msg)
-{
-	(void)arg;
-	if (level <= USWAP_LOG_WARN)
-		fprintf(stderr, "uswap[%d]: %s\n", level, msg);
-}
-
 static void run(unsigned int nr_handlers, unsigned int flags)
 {
 	struct uswap_opts o = { .size = sizeof(o), .limit_bytes = LIMIT, .nr_handlers = nr_handlers,
-				.flags = flags, .log = log_stderr };
-	struct uswap_ctx *ctx = NULL;
+				.flags = flags };
+	struct uswap_ctx *ctx = func_ctx_opts(&o);
 	pthread_t th[NTHREADS];
-	int rc = uswap_ctx_create(&o, &ctx);
 
-	if (rc == -EPERM || rc == -ENOSYS)
-		SKIP("no userfaultfd");
-	CHECK_EQ(rc, 0);
 	CHECK_EQ(uswap_swapon(ctx, "zram:lz4:size=512M", 0, NULL), 0);
 	CHECK_EQ(uswap_mmap(ctx, NULL, SHARED_PAGES * 4096, (void **)&shared), 0);
 	CHECK_EQ(uswap_mmap(ctx, NULL, (size_t)NTHREADS * PRIVATE_PAGES * 4096, (void **)&priv), 0);
