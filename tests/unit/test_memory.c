@@ -24,6 +24,24 @@ static unsigned char *pg(size_t i)
 	return fake.mem + (i << PAGE_SHIFT);
 }
 
+enum { IN_CACHE, ON_DEVICE, ON_DEVICE_WITH_DATA };
+
+/* First page whose PTE is a swap entry in the given state; NP if none. */
+static size_t find_swapped(struct uswap_ctx *ctx, struct region *r, int where)
+{
+	for (size_t i = 0; i < NP; i++) {
+		pte_t pte = pte_read(r, i);
+		if (!pte_is_swap(pte))
+			continue;
+		swp_tb_t t = atomic_load(swap_table_word(ctx, pte_to_swp_entry(pte)));
+		bool cached = swp_tb_kind(t) == SLOT_CACHE;
+		if ((where == IN_CACHE && cached) || (where == ON_DEVICE && !cached) ||
+		    (where == ON_DEVICE_WITH_DATA && !cached && (t & SWP_TB_DATA)))
+			return i;
+	}
+	return NP;
+}
+
 /* Write every page with content (seed, i), through faults. */
 static void fill_all(struct uswap_ctx *ctx, struct region *r, uint64_t seed)
 {
@@ -109,15 +127,7 @@ static void test_swapcache_hit(void)
 	/* Unlimited group: explicit reclaim moves pages into the swap cache first. */
 	CHECK_EQ(uswap_reclaim(ctx, NULL, 8, &freed), 0);
 	CHECK(atomic_load(&ctx->root.nr_swapcache) > 0);
-	size_t victim = NP;
-	for (size_t i = 0; i < NP; i++) {
-		pte_t pte = pte_read(r, i);
-		if (pte_is_swap(pte) &&
-		    swp_tb_kind(atomic_load(swap_table_word(ctx, pte_to_swp_entry(pte)))) == SLOT_CACHE) {
-			victim = i;
-			break;
-		}
-	}
+	size_t victim = find_swapped(ctx, r, IN_CACHE);
 	CHECK(victim < NP);
 	uint64_t maj = ev(ctx, "pgmajfault");
 	CHECK_EQ(fake_touch(ctx, r, victim, false), 0);
@@ -136,11 +146,7 @@ static void test_poison_on_read_error(void)
 	struct uswap_ctx *ctx = fake_setup(NP, 64, 1024, &r);
 
 	fill_all(ctx, r, 3);
-	size_t victim = NP;
-	for (size_t i = 0; i < NP && victim == NP; i++)
-		if (pte_is_swap(pte_read(r, i)) &&
-		    swp_tb_kind(atomic_load(swap_table_word(ctx, pte_to_swp_entry(pte_read(r, i))))) != SLOT_CACHE)
-			victim = i;
+	size_t victim = find_swapped(ctx, r, ON_DEVICE);
 	CHECK(victim < NP);
 	CHECK_EQ(ctx_test_inject_error(ctx, 0, true, 1), 0);
 	CHECK_EQ(fake_touch(ctx, r, victim, false), -EHWPOISON);
@@ -169,16 +175,8 @@ static void test_poison_on_corruption(void)
 	struct uswap_ctx *ctx = fake_setup(NP, 64, 1024, &r);
 
 	fill_all(ctx, r, 4);
-	size_t victim = NP;
-	swp_entry_t e = { 0 };
-	for (size_t i = 0; i < NP && victim == NP; i++) {
-		pte_t pte = pte_read(r, i);
-		if (pte_is_swap(pte) && (atomic_load(swap_table_word(ctx, pte_to_swp_entry(pte))) & SWP_TB_DATA) &&
-		    swp_tb_kind(atomic_load(swap_table_word(ctx, pte_to_swp_entry(pte)))) != SLOT_CACHE) {
-			victim = i;
-			e = pte_to_swp_entry(pte);
-		}
-	}
+	size_t victim = find_swapped(ctx, r, ON_DEVICE_WITH_DATA);
+	swp_entry_t e = victim < NP ? pte_to_swp_entry(pte_read(r, victim)) : (swp_entry_t){ 0 };
 	CHECK(victim < NP);
 	fake_backend_corrupt(swp_offset(e));
 	CHECK_EQ(fake_touch(ctx, r, victim, false), -EHWPOISON);
