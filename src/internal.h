@@ -34,6 +34,8 @@
 #define NR_ALLOC_LANES 8     /* per-thread allocation lanes per device */
 #define MAX_GROUPS 255
 #define RECLAIM_BATCH 32     /* pages per unmap/compress/free batch */
+#define RA_MAX 32	     /* readahead window limit, pages */
+#define RA_STREAMS 4	     /* sequential streams tracked per region */
 
 #define min_t(a, b) ((a) < (b) ? (a) : (b))
 #define max_t(a, b) ((a) > (b) ? (a) : (b))
@@ -74,8 +76,10 @@ struct region;
 
 /* ---- the MMU: uffd.c (real), tests/unit/fake_mmu.c (fake) -------------- */
 struct mmu_ops {
-	/* Map @len bytes at @dst from @src (UFFDIO_COPY).  0, -EEXIST, -EAGAIN, -ENOENT, -ENOMEM. */
-	int (*map_copy)(struct uswap_ctx *ctx, uintptr_t dst, const void *src, size_t len, bool wp);
+	/* Map @len bytes at @dst from @src (UFFDIO_COPY).  0, -EEXIST, -EAGAIN, -ENOENT, -ENOMEM;
+	 * on an error *@mapped (if not NULL) says how many bytes were mapped before it. */
+	int (*map_copy)(struct uswap_ctx *ctx, uintptr_t dst, const void *src, size_t len, bool wp,
+			size_t *mapped);
 	/* Map the shared zero page (UFFDIO_ZEROPAGE).  0, -EEXIST, -EAGAIN, -ENOENT. */
 	int (*map_zero)(struct uswap_ctx *ctx, uintptr_t dst, size_t len);
 	/* Move @len bytes of present pages at @src into the pool at @dst (UFFDIO_MOVE).
@@ -109,6 +113,13 @@ struct region {
 	_Atomic bool dead;	    /* unmapped: faults and reclaim ignore it */
 	_Atomic uint64_t nr_present;
 	_Atomic uint64_t nr_swapped;
+	/* readahead streams (swap_state.c); racy updates only blur the heuristic */
+	struct ra_stream {
+		_Atomic size_t next;	 /* page where this stream's next fault is expected */
+		_Atomic uint32_t win;	 /* current window, pages */
+		_Atomic uint32_t last_n; /* pages read ahead by its last fault */
+	} ra[RA_STREAMS];
+	_Atomic uint32_t ra_victim;
 };
 
 struct region_table {
@@ -174,6 +185,9 @@ void pool_release_frames(struct uswap_ctx *ctx, uint32_t *idx, uint32_t n);
 /* Swap cache: frames linked from slot words. */
 void swap_cache_add_locked(struct uswap_ctx *ctx, struct uswap_group *g, swp_entry_t e, uint32_t frame, bool clean, bool readahead);
 void swap_cache_del_locked(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t frame);
+/* Readahead window for a major fault at @idx (0: none); *@streamp for swap_ra_record. */
+unsigned int swap_ra_window(struct uswap_ctx *ctx, struct region *r, size_t idx, int *streamp);
+void swap_ra_record(struct region *r, int stream, size_t idx, unsigned int nr_read);
 bool swap_cache_isolate_oldest(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t *f, swp_entry_t *e, swp_tb_t *t);
 
 /* ---- swapfile.c: devices, clusters, slots -------------------------------- */

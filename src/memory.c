@@ -58,7 +58,7 @@ static int charge_or_oom(struct uswap_ctx *ctx, struct uswap_group *g, uintptr_t
 static int map_page(struct uswap_ctx *ctx, struct uswap_group *g, uintptr_t addr, const void *src,
 		    bool wp)
 {
-	int rc = ctx->mmu->map_copy(ctx, addr, src, PAGE_SIZE, wp && ctx->wp_async);
+	int rc = ctx->mmu->map_copy(ctx, addr, src, PAGE_SIZE, wp && ctx->wp_async, NULL);
 
 	if (rc == -EEXIST) {
 		count_event(ctx, g, uffd_eexist, 1);
@@ -126,6 +126,106 @@ static int do_anonymous_page(struct uswap_ctx *ctx, struct region *r, size_t idx
 	return 0;
 }
 
+/* A page read ahead: locked PTE and slot, device pinned, charged. */
+struct ra_page {
+	size_t idx;
+	swp_entry_t e;
+	swp_tb_t t;
+	struct swap_info *si;
+	pte_t pte;
+};
+
+static __thread unsigned char *ra_buf; /* (1 + RA_MAX) pages, mapped on first use */
+
+static unsigned char *ra_buffer(void)
+{
+	if (!ra_buf)
+		ra_buf = sys_mmap_anon((1 + RA_MAX) * PAGE_SIZE); /* mmap: signal-safe */
+	return ra_buf;
+}
+
+/*
+ * ra_collect - read ahead the pages after @idx: each must be a swap PTE we
+ * can lock without waiting, on a device, not in the swap cache, with one
+ * reference, and fit in the group without reclaim.  The run stops at the
+ * first page that is not; a failed read is left for that page's own fault
+ * (which poisons it).  Page k goes to @buf + k pages.
+ * Return: pages collected, each left locked, pinned and charged in @ra.
+ */
+static unsigned int ra_collect(struct uswap_ctx *ctx, struct region *r, size_t idx, unsigned int win,
+			       unsigned char *buf, struct ra_page *ra)
+{
+	struct uswap_group *g = r->group;
+	unsigned int n = 0;
+
+	for (unsigned int k = 1; k <= win && idx + k < r->nr_pages; k++) {
+		struct ra_page *p = &ra[n];
+		p->idx = idx + k;
+		if (!pte_is_swap(pte_read(r, p->idx)) || !pte_trylock(r, p->idx, &p->pte))
+			break;
+		if (!pte_is_swap(p->pte) || (p->pte & PTE_SELFRM))
+			goto out_unlock_pte;
+		p->e = pte_to_swp_entry(p->pte);
+		p->si = get_swap_device(ctx, p->e);
+		if (!p->si)
+			goto out_unlock_pte;
+		if (!(p->si->ops->flags & BK_SYNCHRONOUS) || !swap_slot_trylock(ctx, p->e, &p->t))
+			goto out_put;
+		if (swp_tb_kind(p->t) == SLOT_CACHE || swp_tb_count(p->t) != 1 ||
+		    mem_cgroup_charge(g, 1, 0))
+			goto out_unlock_slot;
+		if (swap_read_folio(ctx, p->si, p->e, buf + (size_t)k * PAGE_SIZE)) {
+			mem_cgroup_uncharge(g, 1);
+			goto out_unlock_slot;
+		}
+		n++;
+		continue;
+out_unlock_slot:
+		swap_slot_unlock(ctx, p->e, p->t);
+out_put:
+		put_swap_device(p->si);
+out_unlock_pte:
+		pte_unlock(r, p->idx, p->pte);
+		break;
+	}
+	return n;
+}
+
+/* Undo ra_collect: nothing was mapped. */
+static void ra_abort(struct uswap_ctx *ctx, struct region *r, struct ra_page *ra, unsigned int n)
+{
+	for (unsigned int k = 0; k < n; k++) {
+		mem_cgroup_uncharge(r->group, 1);
+		swap_slot_unlock(ctx, ra[k].e, ra[k].t);
+		put_swap_device(ra[k].si);
+		pte_unlock(r, ra[k].idx, ra[k].pte);
+	}
+}
+
+/* The first @mapped of @n read-ahead pages are in the program now; the rest are undone. */
+static void ra_finish(struct uswap_ctx *ctx, struct region *r, struct ra_page *ra, unsigned int n,
+		      unsigned int mapped, bool keep)
+{
+	struct uswap_group *g = r->group;
+
+	for (unsigned int k = 0; k < mapped; k++) {
+		struct ra_page *p = &ra[k];
+		bool keep_this = keep && (p->t & SWP_TB_DATA);
+		swp_tb_t t = swp_tb_set(p->t, SLOT_EMPTY, 0);
+		if (!keep_this)
+			t = swap_free_locked(ctx, p->e, t);
+		swap_slot_unlock(ctx, p->e, t);
+		put_swap_device(p->si);
+		atomic_fetch_add(&g->nr_resident, 1);
+		atomic_fetch_add(&r->nr_present, 1);
+		atomic_fetch_sub(&r->nr_swapped, 1);
+		pte_unlock(r, p->idx, make_present_pte(keep_this, p->e) | (keep ? PTE_WP : 0));
+	}
+	ra_abort(ctx, r, ra + mapped, n - mapped);
+	count_event(ctx, g, swap_ra, mapped);
+	count_event(ctx, g, pswpin, mapped);
+}
+
 /*
  * do_swap_page - bring in the page whose PTE holds swap entry @orig.
  * kernel: do_swap_page.
@@ -144,6 +244,9 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	const void *src;
 	uint32_t frame = FRAME_NIL;
 	bool activate = false, keep_slot, major = false;
+	struct ra_page ra[RA_MAX];
+	unsigned int win = 0, nr_ra = 0;
+	int stream = -1;
 	swp_tb_t t;
 	int rc;
 
@@ -191,7 +294,15 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		}
 		if (swp_tb_kind(t) == SLOT_SHADOW) /* row 8 */
 			activate = workingset_refault(ctx, g, swp_tb_payload(t));
-		rc = swap_read_folio(ctx, si, e, scratch); /* row 10 */
+		/* row 11: a sequential stream reads ahead into one buffer, mapped
+		 * with the faulting page in a single UFFDIO_COPY. */
+		win = swap_ra_window(ctx, r, idx, &stream);
+		src = scratch;
+		if (win && (src = ra_buffer()) == NULL) {
+			src = scratch;
+			win = 0;
+		}
+		rc = swap_read_folio(ctx, si, e, (void *)src); /* row 10 */
 		if (rc) {
 			/* rows 14, 21: the data is lost; SIGBUS for this page only. */
 			mem_cgroup_uncharge(g, 1);
@@ -202,7 +313,6 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 			*newp = poison_page(ctx, r, idx);
 			return 0;
 		}
-		src = scratch;
 		major = true;
 	}
 
@@ -215,7 +325,26 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	keep_slot = (t & SWP_TB_DATA) && !(flags & FAULT_WRITE) && swp_tb_count(t) == 1 &&
 		    ctx->wp_async && !swap_is_half_full(ctx, e);
 
-	rc = map_page(ctx, g, addr, src, keep_slot); /* row 25 */
+	if (win)
+		nr_ra = ra_collect(ctx, r, idx, win, (unsigned char *)src, ra);
+	if (nr_ra) {
+		size_t mapped = 0;
+		rc = ctx->mmu->map_copy(ctx, addr, src, (size_t)(1 + nr_ra) << PAGE_SHIFT,
+					keep_slot && ctx->wp_async, &mapped);
+		if (rc == -EAGAIN)
+			count_event(ctx, g, uffd_eagain, 1);
+		/* Pages mapped before an error are done; the rest are undone. */
+		unsigned int done = (unsigned int)(mapped >> PAGE_SHIFT);
+		ra_finish(ctx, r, ra, nr_ra, done ? done - 1 : 0, keep_slot);
+		if (done)
+			rc = 0;
+		else
+			nr_ra = 0;
+	} else {
+		rc = map_page(ctx, g, addr, src, keep_slot); /* row 25 */
+	}
+	if (stream >= 0)
+		swap_ra_record(r, stream, idx, rc ? 0 : nr_ra);
 	if (rc) {
 		/* Back out: nothing changed but the charge / the frame's list. */
 		if (frame != FRAME_NIL)

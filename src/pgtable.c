@@ -35,6 +35,8 @@ struct region *region_alloc(uintptr_t start, size_t nr_pages, struct uswap_group
 	r->start = start;
 	r->nr_pages = nr_pages;
 	r->group = g;
+	for (int i = 0; i < RA_STREAMS; i++)
+		atomic_store(&r->ra[i].next, SIZE_MAX); /* no stream yet */
 	return r;
 }
 

@@ -244,3 +244,49 @@ bool swap_cache_isolate_oldest(struct uswap_ctx *ctx, struct uswap_group *g, uin
 	pthread_mutex_unlock(&g->lru_lock);
 	return found;
 }
+
+/*
+ * VMA-based readahead for synchronous devices.
+ *
+ * kernel: swap_vma_readahead / swapin_nr_pages.  The kernel reads nothing
+ * ahead from zram (SWP_SYNCHRONOUS_IO): every page costs a fault.  uswap pays
+ * a userfaultfd round trip per fault, so it reads ahead and maps the window
+ * together with the faulting page in one UFFDIO_COPY (memory.c).
+ *
+ * Without accessed bits, a mapped read-ahead page cannot tell us it was used.
+ * What can be seen is the stream: if the next fault of a stream lands right
+ * after its last window, the program walked over every page of that window
+ * (swap_ra_hit += window) and the window doubles, up to RA_MAX; a stream
+ * that stops continuing is replaced and its window counts as missed.  A
+ * stream starts reading ahead at its second sequential fault.
+ */
+unsigned int swap_ra_window(struct uswap_ctx *ctx, struct region *r, size_t idx, int *streamp)
+{
+	for (int i = 0; i < RA_STREAMS; i++) {
+		struct ra_stream *st = &r->ra[i];
+		if (atomic_load_explicit(&st->next, memory_order_relaxed) != idx)
+			continue;
+		uint32_t last = atomic_load_explicit(&st->last_n, memory_order_relaxed);
+		uint32_t win = atomic_load_explicit(&st->win, memory_order_relaxed);
+		if (last)
+			count_event(ctx, r->group, swap_ra_hit, last);
+		win = win ? min_t(win * 2, (uint32_t)RA_MAX) : 4;
+		atomic_store_explicit(&st->win, win, memory_order_relaxed);
+		*streamp = i;
+		return win;
+	}
+	/* A new stream replaces the oldest one. */
+	int v = (int)(atomic_fetch_add_explicit(&r->ra_victim, 1, memory_order_relaxed) % RA_STREAMS);
+	atomic_store_explicit(&r->ra[v].win, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->ra[v].last_n, 0, memory_order_relaxed);
+	*streamp = v;
+	return 0;
+}
+
+/* The fault at @idx of @stream read @nr_read pages ahead: expect the next fault after them. */
+void swap_ra_record(struct region *r, int stream, size_t idx, unsigned int nr_read)
+{
+	struct ra_stream *st = &r->ra[stream];
+	atomic_store_explicit(&st->last_n, nr_read, memory_order_relaxed);
+	atomic_store_explicit(&st->next, idx + 1 + nr_read, memory_order_relaxed);
+}

@@ -197,13 +197,16 @@ void uffd_close(struct uswap_ctx *ctx)
 
 /* ---- the MMU operations ---------------------------------------------------------- */
 
-static int uffd_map_copy(struct uswap_ctx *ctx, uintptr_t dst, const void *src, size_t len, bool wp)
+static int uffd_map_copy(struct uswap_ctx *ctx, uintptr_t dst, const void *src, size_t len, bool wp,
+			 size_t *mapped)
 {
 	struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src, .len = len,
 				 .mode = wp ? UFFDIO_COPY_MODE_WP : 0 };
 	int rc = sys_uffd_ioctl(ctx->uffd, UFFDIO_COPY, &c);
-	/* A partial copy reports the bytes done in .copy; uswap maps page by
-	 * page or treats a short copy as the error it carries. */
+
+	/* A partial copy reports the bytes done in .copy (else -errno there). */
+	if (mapped)
+		*mapped = rc ? (c.copy > 0 ? (size_t)c.copy : 0) : len;
 	return rc;
 }
 

@@ -104,7 +104,7 @@ static void evict_undo(struct uswap_ctx *ctx, struct victim *v, uint32_t f)
 		return;
 	}
 	rc = ctx->mmu->map_copy(ctx, region_addr(v->r, v->idx), frame_addr(&ctx->pool, f),
-				    PAGE_SIZE, false);
+				PAGE_SIZE, false, NULL);
 	if (rc && rc != -EEXIST)
 		uswap_log(ctx, USWAP_LOG_ERR, "evict undo at %#lx failed: %d",
 			  (unsigned long)region_addr(v->r, v->idx), rc);

@@ -69,7 +69,9 @@ static void run(int kind, unsigned int flags)
 	} else {
 		CHECK(stat_of(ctx, NULL, "pswpout") >= NPAGES - limit_pages);
 		CHECK(stat_of(ctx, NULL, "pswpin") > 0);
-		CHECK_EQ(stat_of(ctx, NULL, "pgmajfault"), stat_of(ctx, NULL, "pswpin"));
+		CHECK_EQ(stat_of(ctx, NULL, "pgmajfault") + stat_of(ctx, NULL, "swap_ra"),
+			 stat_of(ctx, NULL, "pswpin"));
+		CHECK(stat_of(ctx, NULL, "swap_ra_hit") <= stat_of(ctx, NULL, "swap_ra"));
 	}
 	CHECK(stat_of(ctx, NULL, "pgfault_zero") == NPAGES); /* every page first-touched once */
 	if (flags & USWAP_F_NO_KSWAPD)

@@ -110,6 +110,7 @@ static void run(unsigned int nr_handlers, unsigned int flags)
 		print_stats(ctx);
 	check_invariants(ctx);
 	CHECK_EQ(uswap_ctx_destroy(ctx), 0);
+	fprintf(stderr, "run: %u handler(s), flags %#x: ok\n", nr_handlers, flags);
 	failed = 0;
 }
 

@@ -19,15 +19,20 @@ static bool in_region(uintptr_t a)
 	return a >= (uintptr_t)fake.mem && a < (uintptr_t)fake.mem + (fake.nr_pages << PAGE_SHIFT);
 }
 
-static int f_map_copy(struct uswap_ctx *ctx, uintptr_t dst, const void *src, size_t len, bool wp)
+static int f_map_copy(struct uswap_ctx *ctx, uintptr_t dst, const void *src, size_t len, bool wp,
+		      size_t *mapped)
 {
 	(void)ctx;
+	if (mapped)
+		*mapped = 0;
 	if (fake.copy_eagain > 0) {
 		fake.copy_eagain--;
 		return -EAGAIN;
 	}
 	for (size_t off = 0; off < len; off += PAGE_SIZE) {
 		size_t p = page_of(dst + off);
+		if (mapped)
+			*mapped = off;
 		if (!in_region(dst + off))
 			return -ENOENT;
 		if (fake.present[p])
@@ -38,7 +43,10 @@ static int f_map_copy(struct uswap_ctx *ctx, uintptr_t dst, const void *src, siz
 		fake.written[p] = 0;
 		fake.poisoned[p] = 0;
 	}
+	if (mapped)
+		*mapped = len;
 	fake.nr_copy++;
+	fake.nr_copied_pages += len / PAGE_SIZE;
 	return 0;
 }
 
@@ -46,7 +54,7 @@ static int f_map_zero(struct uswap_ctx *ctx, uintptr_t dst, size_t len)
 {
 	static _Alignas(4096) const unsigned char zero[PAGE_SIZE];
 	for (size_t off = 0; off < len; off += PAGE_SIZE) {
-		int rc = f_map_copy(ctx, dst + off, zero, PAGE_SIZE, false);
+		int rc = f_map_copy(ctx, dst + off, zero, PAGE_SIZE, false, NULL);
 		if (rc)
 			return rc;
 	}
