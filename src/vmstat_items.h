@@ -12,8 +12,8 @@ EVENT(pswpout)		  /* pages written to swap devices */
 EVENT(pgfault_zero)	  /* first-touch faults filled with zeroes */
 EVENT(spurious_fault)	  /* fault found already resolved by another thread (SPEC row 1) */
 EVENT(swapcache_hit)	  /* fault resolved from the swap cache: minor fault (row 5) */
-EVENT(swap_ra)		  /* pages read ahead into the swap cache */
-EVENT(swap_ra_hit)	  /* read-ahead pages later faulted on */
+EVENT(swap_ra)		  /* pages read ahead (mapped with the faulting page); also in pswpin */
+EVENT(swap_ra_hit)	  /* read-ahead pages the stream walked over */
 EVENT(swpin_zero)	  /* refaults of pages evicted as zero (no slot, no I/O) */
 EVENT(swpout_zero)	  /* evictions of all-zero pages (no slot, no I/O) */
 EVENT(swpout_clean)	  /* evictions of clean pages whose slot still held their data */
