@@ -71,7 +71,11 @@ struct uswap_opts {
 /* uswap_opts.flags */
 #define USWAP_F_NO_MOVE (1u << 0)  /* evict with write-protect + copy + MADV_DONTNEED, not UFFDIO_MOVE */
 #define USWAP_F_NO_KSWAPD (1u << 1) /* no background reclaim thread: reclaim only on the fault path */
-#define USWAP_F_ALL (USWAP_F_NO_MOVE | USWAP_F_NO_KSWAPD)
+/* Keep the compressed copy of a page read back from a RAM-backed device (zram) while the page
+ * stays clean, so evicting it again needs no compression: less CPU, more memory.  Devices whose
+ * store is not RAM always do this. */
+#define USWAP_F_KEEP_CLEAN (1u << 2)
+#define USWAP_F_ALL (USWAP_F_NO_MOVE | USWAP_F_NO_KSWAPD | USWAP_F_KEEP_CLEAN)
 
 /*
  * uswap_ctx_create - open userfaultfd, start the handler and reclaim threads.

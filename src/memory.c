@@ -319,11 +319,15 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	/*
 	 * rows 22, 23: keep the slot (and its data) when the page is mapped
 	 * read-only-clean: a read fault, the only reference, swap not over half
-	 * full, and dirty tracking available.  Otherwise the slot is freed now
-	 * (exclusive write fault: the copy is about to be stale).
+	 * full, dirty tracking available, and a store whose copy does not cost
+	 * RAM (zram frees it, as the kernel does for SWP_SYNCHRONOUS_IO: a kept
+	 * compressed copy of a resident page is memory spent twice).  Otherwise
+	 * the slot is freed now (exclusive write fault: the copy is about to be
+	 * stale).
 	 */
 	keep_slot = (t & SWP_TB_DATA) && !(flags & FAULT_WRITE) && swp_tb_count(t) == 1 &&
-		    ctx->wp_async && !swap_is_half_full(ctx, e);
+		    ctx->wp_async && !swap_is_half_full(ctx, e) &&
+		    (!(si->ops->flags & BK_RAM) || (ctx->opts.flags & USWAP_F_KEEP_CLEAN));
 
 	if (win)
 		nr_ra = ra_collect(ctx, r, idx, win, (unsigned char *)src, ra);

@@ -38,6 +38,7 @@
 /* ops->flags */
 #define BK_SYNCHRONOUS (1u << 0)  /* read/write complete in the caller: SWP_SYNCHRONOUS_IO */
 #define BK_STABLE_WRITES (1u << 1) /* page must not change while write() runs */
+#define BK_RAM (1u << 2)           /* the store lives in RAM: a kept clean copy costs memory */
 
 /* mm_stat-like statistics (names follow zram's /sys/block/zramN/mm_stat). */
 struct backend_stat {

@@ -850,7 +850,7 @@ static long zram_compact(void *priv)
 
 const struct swap_backend_ops zram_backend_ops = {
 	.name = "zram",
-	.flags = BK_SYNCHRONOUS,
+	.flags = BK_SYNCHRONOUS | BK_RAM,
 	.create = zram_create,
 	.destroy = zram_destroy,
 	.write = zram_write,

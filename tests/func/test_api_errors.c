@@ -66,7 +66,7 @@ static void test_ctx_create(void)
 	/* Unknown flag bits. */
 	memset(&o, 0, sizeof(o));
 	o.size = sizeof(o);
-	o.flags = USWAP_F_ALL + 1; /* the first undefined bit (flags are 1 << 0, 1 << 1) */
+	o.flags = USWAP_F_ALL + 1; /* the first undefined bit */
 	CHECK_EQ(try_create(&o), -EINVAL);
 	o.flags = 1u << 31;
 	CHECK_EQ(try_create(&o), -EINVAL);

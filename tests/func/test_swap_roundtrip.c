@@ -76,6 +76,12 @@ static void run(int kind, unsigned int flags)
 	CHECK(stat_of(ctx, NULL, "pgfault_zero") == NPAGES); /* every page first-touched once */
 	if (flags & USWAP_F_NO_KSWAPD)
 		CHECK_EQ(stat_of(ctx, NULL, "pgsteal_kswapd"), 0);
+	/* The sequential read pass re-evicts pages it read: clean ones only with
+	 * KEEP_CLEAN (and dirty tracking, which write-protect eviction lacks). */
+	if ((flags & USWAP_F_KEEP_CLEAN) && !(flags & USWAP_F_NO_MOVE))
+		CHECK(stat_of(ctx, NULL, "swpout_clean") > 0);
+	else
+		CHECK_EQ(stat_of(ctx, NULL, "swpout_clean"), 0);
 	CHECK_EQ(stat_of(ctx, NULL, "swpin_poison"), 0);
 	check_invariants(ctx);
 	if (getenv("VERBOSE"))
@@ -98,5 +104,8 @@ int main(void)
 	run(FILL_ZERO, USWAP_F_NO_MOVE);
 	/* No background reclaim: every page is reclaimed on the fault path. */
 	run(FILL_HALF, USWAP_F_NO_KSWAPD);
+	/* Clean pages keep their compressed copy: re-evicted without compression. */
+	run(FILL_HALF, USWAP_F_KEEP_CLEAN);
+	run(FILL_TEXT, USWAP_F_KEEP_CLEAN | USWAP_F_NO_MOVE);
 	return 0;
 }
