@@ -83,6 +83,49 @@ static pte_t poison_page(struct uswap_ctx *ctx, struct region *r, size_t idx)
 }
 
 /*
+ * zero_fault_around - a first touch right after its predecessor (a
+ * sequential fill) maps the next never-touched pages too, with the shared
+ * zero page in one UFFDIO_ZEROPAGE: they cost no memory until written, and
+ * the kernel resolves those writes itself (copy-on-write of the zero page),
+ * so the fill takes one userfault per FAULT_AROUND pages instead of one per
+ * page.  kernel: do_fault_around, which does this for file pages.  Pages are
+ * charged as if written (a write makes them real without telling us), only
+ * within the limit, and only taken with try-locks.
+ */
+#define FAULT_AROUND 16
+static void zero_fault_around(struct uswap_ctx *ctx, struct region *r, size_t idx)
+{
+	struct uswap_group *g = r->group;
+	pte_t old[FAULT_AROUND];
+	unsigned int n = 0;
+
+	if (!ctx->zeropage || idx == 0 || !pte_present(pte_read(r, idx - 1)))
+		return;
+	while (n < FAULT_AROUND && idx + 1 + n < r->nr_pages) {
+		size_t i = idx + 1 + n;
+		if (pte_read(r, i) != PTE_NONE || !pte_trylock(r, i, &old[n]))
+			break;
+		if (old[n] != PTE_NONE || mem_cgroup_charge(g, 1, 0)) {
+			pte_unlock(r, i, old[n]);
+			break;
+		}
+		n++;
+	}
+	if (n && ctx->mmu->map_zero(ctx, region_addr(r, idx + 1), (size_t)n << PAGE_SHIFT)) {
+		/* EAGAIN/EEXIST: leave them to their own faults. */
+		mem_cgroup_uncharge(g, n);
+		for (unsigned int k = 0; k < n; k++)
+			pte_unlock(r, idx + 1 + k, old[k]);
+		return;
+	}
+	for (unsigned int k = 0; k < n; k++)
+		pte_unlock(r, idx + 1 + k, PTE_PRESENT);
+	atomic_fetch_add(&g->nr_resident, n);
+	atomic_fetch_add(&r->nr_present, n);
+	count_event(ctx, g, pgfault_zero_around, n);
+}
+
+/*
  * kernel: do_anonymous_page.  First touch (or a page evicted as zero): map
  * zeroes.  The page is charged even when the zero page is mapped: a later
  * write makes it real without telling us.
@@ -123,6 +166,7 @@ static int do_anonymous_page(struct uswap_ctx *ctx, struct region *r, size_t idx
 	atomic_fetch_add(&g->nr_resident, 1);
 	atomic_fetch_add(&r->nr_present, 1);
 	*newp = PTE_PRESENT;
+	zero_fault_around(ctx, r, idx);
 	return 0;
 }
 

@@ -10,6 +10,7 @@ EVENT(pgmajfault)	  /* faults that read from a swap device */
 EVENT(pswpin)		  /* pages read from swap devices */
 EVENT(pswpout)		  /* pages written to swap devices */
 EVENT(pgfault_zero)	  /* first-touch faults filled with zeroes */
+EVENT(pgfault_zero_around) /* never-touched pages mapped (zero page) around a sequential first touch */
 EVENT(spurious_fault)	  /* fault found already resolved by another thread (SPEC row 1) */
 EVENT(swapcache_hit)	  /* fault resolved from the swap cache: minor fault (row 5) */
 EVENT(swap_ra)		  /* pages read ahead (mapped with the faulting page); also in pswpin */

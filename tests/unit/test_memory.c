@@ -74,8 +74,11 @@ static void test_first_touch(void)
 			CHECK(pg(i)[k] == 0);
 		CHECK(atomic_load(&ctx->root.usage) <= 64);
 	}
-	CHECK_EQ(ev(ctx, "pgfault_zero"), NP);
-	CHECK_EQ(fake.nr_zero, NP); /* read faults map the shared zero page */
+	/* Sequential first touches map the following pages too (zero fault-around). */
+	CHECK_EQ(ev(ctx, "pgfault_zero") + ev(ctx, "pgfault_zero_around"), NP);
+	CHECK(ev(ctx, "pgfault_zero") < NP / 8);
+	/* every read fault, and every fault-around run, maps the zero page */
+	CHECK(fake.nr_zero >= ev(ctx, "pgfault_zero") && fake.nr_zero <= 2 * ev(ctx, "pgfault_zero"));
 	/* Never-written pages were all zero: evicted as markers, no slot, no write. */
 	CHECK(ev(ctx, "swpout_zero") >= NP - 64);
 	CHECK_EQ(ev(ctx, "pswpout"), 0);
