@@ -306,6 +306,7 @@ struct uswap_group {
 	pthread_mutex_t reclaim_lock; /* serialises reclaimers of this group */
 	_Atomic uint32_t reclaim_seq;  /* bumped (and futex-woken) whenever reclaim frees pages */
 	_Atomic int nr_reclaimers;     /* threads inside try_to_free_pages for this group */
+	_Atomic int reclaim_waiters;   /* charges sleeping on reclaim_seq */
 };
 void group_init(struct uswap_ctx *ctx, struct uswap_group *g, unsigned int id, const char *name,
 		uint64_t limit_pages);

@@ -144,7 +144,9 @@ int mem_cgroup_charge(struct uswap_group *g, uint64_t nr, unsigned int flags)
 					return -EBUSY;
 				}
 				no_progress++;
+				atomic_fetch_add(&g->reclaim_waiters, 1);
 				sys_futex_wait_timeout(&g->reclaim_seq, seq, 10 * 1000000ULL);
+				atomic_fetch_sub(&g->reclaim_waiters, 1);
 			} else {
 				break;
 			}

@@ -377,6 +377,14 @@ static uint64_t inactive_target(struct uswap_group *g, uint64_t nr_to_free)
  * fault): everything here only try-locks pages.
  * Return: pages freed.
  */
+/* Tell charges waiting in mem_cgroup_charge that memory came free. */
+static void reclaim_progress(struct uswap_group *g)
+{
+	atomic_fetch_add(&g->reclaim_seq, 1);
+	if (atomic_load(&g->reclaim_waiters))
+		sys_futex_wake(&g->reclaim_seq, 0x7fffffff);
+}
+
 uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum reclaim_who who)
 {
 	uint64_t freed = 0;
@@ -404,16 +412,14 @@ uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum recl
 		if (!wrote && !moved && !stuck && may_age)
 			moved = shrink_active(g, RECLAIM_BATCH, who, &zero);
 		freed += zero + wrote;
+		if (zero + wrote)
+			reclaim_progress(g); /* a waiting charge can go now, not at our end */
 		idle = (zero + wrote + moved) ? 0 : idle + 1;
 		if (stuck && !wrote && !zero)
 			break;
 	}
 	count_event_nr(g->ctx, g, who == RECLAIM_KSWAPD ? EV_pgsteal_kswapd : EV_pgsteal_direct, freed);
 	atomic_fetch_sub(&g->nr_reclaimers, 1);
-	if (freed) {
-		atomic_fetch_add(&g->reclaim_seq, 1);
-		sys_futex_wake(&g->reclaim_seq, 0x7fffffff);
-	}
 	return freed;
 }
 
