@@ -51,7 +51,10 @@ int pool_init(struct uswap_ctx *ctx, uint32_t nr_frames)
 /* Bytes of frame metadata ever touched (high-water mark). */
 uint64_t pool_meta_bytes(struct page_pool *pool)
 {
-	uint64_t bytes = (uint64_t)pool->high_water * sizeof(struct pool_frame) + pool->high_water / 8;
+	pthread_mutex_lock(&pool->lock);
+	uint32_t hw = pool->high_water;
+	pthread_mutex_unlock(&pool->lock);
+	uint64_t bytes = (uint64_t)hw * sizeof(struct pool_frame) + hw / 8;
 	return (bytes + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 }
 
