@@ -285,7 +285,7 @@ struct uswap_group {
 	unsigned int id;
 	char name[64];
 	_Atomic uint64_t limit;	  /* pages; 0 = unlimited */
-	uint64_t wmark_min, wmark_low, wmark_high; /* free-page watermarks under the limit */
+	_Atomic uint64_t wmark_min, wmark_low, wmark_high; /* free-page watermarks; set_limit changes them live */
 	_Atomic uint64_t usage;	  /* resident + swap cache pages charged */
 	_Atomic uint64_t usage_max;
 	_Atomic uint64_t nr_resident;

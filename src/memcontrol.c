@@ -26,23 +26,23 @@
 
 void group_set_watermarks(struct uswap_group *g)
 {
-	uint64_t l = atomic_load(&g->limit);
+	uint64_t l = atomic_load(&g->limit), min = 0, low = 0, high = 0;
 
-	if (!l) {
-		g->wmark_min = g->wmark_low = g->wmark_high = 0;
-		return;
+	if (l) {
+		/* 1/256 of the limit (0.4%) between marks, 8 to 1024 pages; kswapd
+		 * then works in batches of 32 pages. */
+		min = min_t(max_t(l / 256, (uint64_t)8), (uint64_t)1024);
+		low = min * 2;
+		high = min * 3;
+		if (high > l / 2) {
+			min = l / 8;
+			low = l / 6;
+			high = l / 4;
+		}
 	}
-	/* 1/256 of the limit (0.4%) between marks, at least 2 reclaim batches in
-	 * total and at most 4 MiB; kswapd then works in batches of 32 pages. */
-	g->wmark_min = max_t(l / 256, 8);
-	g->wmark_min = min_t(g->wmark_min, 1024);
-	g->wmark_low = g->wmark_min * 2;
-	g->wmark_high = g->wmark_min * 3;
-	if (g->wmark_high > l / 2) {
-		g->wmark_min = l / 8;
-		g->wmark_low = l / 6;
-		g->wmark_high = l / 4;
-	}
+	atomic_store(&g->wmark_min, min);
+	atomic_store(&g->wmark_low, low);
+	atomic_store(&g->wmark_high, high);
 }
 
 void group_init(struct uswap_ctx *ctx, struct uswap_group *g, unsigned int id, const char *name,
