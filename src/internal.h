@@ -80,8 +80,9 @@ struct mmu_ops {
 	 * on an error *@mapped (if not NULL) says how many bytes were mapped before it. */
 	int (*map_copy)(struct uswap_ctx *ctx, uintptr_t dst, const void *src, size_t len, bool wp,
 			size_t *mapped);
-	/* Map the shared zero page (UFFDIO_ZEROPAGE).  0, -EEXIST, -EAGAIN, -ENOENT. */
-	int (*map_zero)(struct uswap_ctx *ctx, uintptr_t dst, size_t len);
+	/* Map the shared zero page (UFFDIO_ZEROPAGE).  0, -EEXIST, -EAGAIN, -ENOENT; on an
+	 * error *@mapped (if not NULL) says how many bytes were mapped before it. */
+	int (*map_zero)(struct uswap_ctx *ctx, uintptr_t dst, size_t len, size_t *mapped);
 	/* Move @len bytes of present pages at @src into the pool at @dst (UFFDIO_MOVE).
 	 * Return: bytes moved (may be short: the page after them is missing or busy), or -errno. */
 	long (*move_out)(struct uswap_ctx *ctx, void *dst, uintptr_t src, size_t len);

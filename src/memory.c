@@ -111,18 +111,19 @@ static void zero_fault_around(struct uswap_ctx *ctx, struct region *r, size_t id
 		}
 		n++;
 	}
-	if (n && ctx->mmu->map_zero(ctx, region_addr(r, idx + 1), (size_t)n << PAGE_SHIFT)) {
-		/* EAGAIN/EEXIST: leave them to their own faults. */
-		mem_cgroup_uncharge(g, n);
-		for (unsigned int k = 0; k < n; k++)
-			pte_unlock(r, idx + 1 + k, old[k]);
+	if (!n)
 		return;
-	}
+	size_t mapped = 0;
+	/* On EAGAIN/EEXIST part of the run may be mapped: those pages are ours,
+	 * the rest are left to their own faults. */
+	ctx->mmu->map_zero(ctx, region_addr(r, idx + 1), (size_t)n << PAGE_SHIFT, &mapped);
+	unsigned int done = (unsigned int)(mapped >> PAGE_SHIFT);
 	for (unsigned int k = 0; k < n; k++)
-		pte_unlock(r, idx + 1 + k, PTE_PRESENT);
-	atomic_fetch_add(&g->nr_resident, n);
-	atomic_fetch_add(&r->nr_present, n);
-	count_event(ctx, g, pgfault_zero_around, n);
+		pte_unlock(r, idx + 1 + k, k < done ? PTE_PRESENT : old[k]);
+	mem_cgroup_uncharge(g, n - done);
+	atomic_fetch_add(&g->nr_resident, done);
+	atomic_fetch_add(&r->nr_present, done);
+	count_event(ctx, g, pgfault_zero_around, done);
 }
 
 /*
@@ -147,7 +148,7 @@ static int do_anonymous_page(struct uswap_ctx *ctx, struct region *r, size_t idx
 	if (ctx->zeropage && !(flags & FAULT_WRITE)) {
 		/* A read of a never-written page: the shared zero page, no memory
 		 * until written (the kernel then copies it, without a fault to us). */
-		rc = ctx->mmu->map_zero(ctx, addr, PAGE_SIZE);
+		rc = ctx->mmu->map_zero(ctx, addr, PAGE_SIZE, NULL);
 		if (rc == -EEXIST) {
 			count_event(ctx, g, uffd_eexist, 1);
 			rc = 0;

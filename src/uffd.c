@@ -210,10 +210,14 @@ static int uffd_map_copy(struct uswap_ctx *ctx, uintptr_t dst, const void *src, 
 	return rc;
 }
 
-static int uffd_map_zero(struct uswap_ctx *ctx, uintptr_t dst, size_t len)
+static int uffd_map_zero(struct uswap_ctx *ctx, uintptr_t dst, size_t len, size_t *mapped)
 {
 	struct uffdio_zeropage z = { .range = { dst, len }, .mode = 0 };
-	return sys_uffd_ioctl(ctx->uffd, UFFDIO_ZEROPAGE, &z);
+	int rc = sys_uffd_ioctl(ctx->uffd, UFFDIO_ZEROPAGE, &z);
+
+	if (mapped)
+		*mapped = rc ? (z.zeropage > 0 ? (size_t)z.zeropage : 0) : len;
+	return rc;
 }
 
 static long uffd_move_out(struct uswap_ctx *ctx, void *dst, uintptr_t src, size_t len)

@@ -50,14 +50,18 @@ static int f_map_copy(struct uswap_ctx *ctx, uintptr_t dst, const void *src, siz
 	return 0;
 }
 
-static int f_map_zero(struct uswap_ctx *ctx, uintptr_t dst, size_t len)
+static int f_map_zero(struct uswap_ctx *ctx, uintptr_t dst, size_t len, size_t *mapped)
 {
 	static _Alignas(4096) const unsigned char zero[PAGE_SIZE];
 	for (size_t off = 0; off < len; off += PAGE_SIZE) {
 		int rc = f_map_copy(ctx, dst + off, zero, PAGE_SIZE, false, NULL);
+		if (mapped)
+			*mapped = off;
 		if (rc)
 			return rc;
 	}
+	if (mapped)
+		*mapped = len;
 	fake.nr_zero++;
 	return 0;
 }
