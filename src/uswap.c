@@ -44,6 +44,32 @@ static struct sigaction old_sigbus;
 static pthread_mutex_t sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
 static int sigbus_users;
 
+/*
+ * A fault that keeps coming back at the same address means uswap's page
+ * table and the kernel's disagree (a livelock, not a hang we can see from
+ * outside): say so once per thread, with the PTE, so that it can be found.
+ */
+static void sigbus_watch(struct uswap_ctx *ctx, uintptr_t addr, int rc)
+{
+	static __thread uintptr_t last;
+	static __thread unsigned long repeats;
+	static __thread bool reported;
+
+	addr &= ~(PAGE_SIZE - 1);
+	if (addr != last) {
+		last = addr;
+		repeats = 0;
+		return;
+	}
+	if (++repeats == 1000000 && !reported) {
+		struct region *r = region_lookup(ctx, addr);
+		reported = true;
+		uswap_log(ctx, USWAP_LOG_ERR, "fault at %#lx recurs (%lu times, rc %d, pte %#llx)",
+			  (unsigned long)addr, repeats, rc,
+			  r ? (unsigned long long)pte_read(r, (addr - r->start) >> PAGE_SHIFT) : 0ULL);
+	}
+}
+
 /* Context: signal handler.  Lock-free: region lookup and the fault path use
  * only atomics, futexes and the backend's signal-safe read. */
 int uswap_sigbus_dispatch(int sig, siginfo_t *info, void *uctx)
@@ -55,6 +81,7 @@ int uswap_sigbus_dispatch(int sig, siginfo_t *info, void *uctx)
 		struct uswap_ctx *ctx = atomic_load(&signal_ctx[i]);
 		if (ctx && region_lookup(ctx, (uintptr_t)info->si_addr)) {
 			int rc = handle_fault(ctx, (uintptr_t)info->si_addr, FAULT_SIGNAL);
+			sigbus_watch(ctx, (uintptr_t)info->si_addr, rc);
 			/* A poisoned page is a real SIGBUS for the program. */
 			return rc != -EFAULT && rc != -EHWPOISON;
 		}
