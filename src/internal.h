@@ -339,7 +339,6 @@ void vmstat_fill(struct uswap_ctx *ctx, struct uswap_group *g, struct uswap_stat
 /* ---- uffd.c ------------------------------------------------------------- */
 extern const struct mmu_ops uffd_mmu_ops;
 extern bool uffd_force_device; /* tests: open through /dev/userfaultfd only */
-extern __thread bool uffd_dontwake;
 int uffd_open(struct uswap_ctx *ctx);
 void uffd_close(struct uswap_ctx *ctx);
 int uffd_handlers_start(struct uswap_ctx *ctx);

@@ -475,14 +475,6 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 	idx = (addr - r->start) >> PAGE_SHIFT;
 	addr = region_addr(r, idx);
 	pte = pte_lock(r, idx); /* row 15 (waits for eviction in progress: row 3) */
-	/*
-	 * Thread mode: map without waking and wake the faulting thread only once
-	 * the page and slot are unlocked.  Woken from inside UFFDIO_COPY, it
-	 * preempts the handler while that still holds the locks (measured: 13.4
-	 * to 14.5 us per random access against 11.7 to 11.9 with the deferred
-	 * wake, /tmp/rr in the session log).
-	 */
-	uffd_dontwake = !(flags & FAULT_SIGNAL);
 	newpte = pte;
 	count_event(ctx, g, pgfault, 1);
 
@@ -527,11 +519,6 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 	/* A swap-in that overtook the REMOVE event of its own write-protect
 	 * eviction keeps the mark, so that the event does not drop the page. */
 	pte_unlock(r, idx, newpte | (pte & PTE_SELFRM));
-	if (uffd_dontwake) {
-		uffd_dontwake = false;
-		if (!rc)
-			ctx->mmu->wake(ctx, addr, PAGE_SIZE);
-	}
 	if (!rc && pte_is_marker(newpte) && pte_marker_kind(newpte) == MARKER_POISON)
 		rc = -EHWPOISON; /* the access must raise SIGBUS */
 	/* -EBUSY: deferred, the thread stays asleep until the retry maps the page. */

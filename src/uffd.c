@@ -38,8 +38,6 @@
 
 /* Tests set this to exercise the /dev/userfaultfd path. */
 bool uffd_force_device;
-/* Set by handle_fault in handler threads: map without waking; it wakes after unlocking. */
-__thread bool uffd_dontwake;
 
 static int uffd_open_fd(struct uswap_ctx *ctx)
 {
@@ -203,8 +201,7 @@ static int uffd_map_copy(struct uswap_ctx *ctx, uintptr_t dst, const void *src, 
 			 size_t *mapped)
 {
 	struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src, .len = len,
-				 .mode = (wp ? UFFDIO_COPY_MODE_WP : 0) |
-					 (uffd_dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0) };
+				 .mode = wp ? UFFDIO_COPY_MODE_WP : 0 };
 	int rc = sys_uffd_ioctl(ctx->uffd, UFFDIO_COPY, &c);
 
 	/* A partial copy reports the bytes done in .copy (else -errno there). */
@@ -215,8 +212,7 @@ static int uffd_map_copy(struct uswap_ctx *ctx, uintptr_t dst, const void *src, 
 
 static int uffd_map_zero(struct uswap_ctx *ctx, uintptr_t dst, size_t len, size_t *mapped)
 {
-	struct uffdio_zeropage z = { .range = { dst, len },
-				     .mode = uffd_dontwake ? UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0 };
+	struct uffdio_zeropage z = { .range = { dst, len }, .mode = 0 };
 	int rc = sys_uffd_ioctl(ctx->uffd, UFFDIO_ZEROPAGE, &z);
 
 	if (mapped)
