@@ -478,9 +478,15 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 	newpte = pte;
 	count_event(ctx, g, pgfault, 1);
 
-	if (unlikely(pte & PTE_SELFRM) && (flags & FAULT_WP)) {
-		/* Write-protect eviction in flight: the write waits (faults again)
-		 * until the page is zapped, then swaps in. */
+	if (unlikely(pte & PTE_SELFRM)) {
+		/*
+		 * Write-protect eviction in flight: the kernel may still have the
+		 * page (the zap has not run), so a swap-in now would find it
+		 * mapped (EEXIST) and the zap would then remove the page under a
+		 * present PTE.  Wake the thread: its access succeeds if the page is
+		 * still there, or faults again until the REMOVE event of the zap
+		 * has been handled and the mark is gone.
+		 */
 		count_event(ctx, g, spurious_fault, 1);
 		pte_unlock(r, idx, pte);
 		if (!(flags & FAULT_SIGNAL))
@@ -516,9 +522,7 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 		rc = do_swap_page(ctx, r, idx, pte, flags, &newpte);
 		break;
 	}
-	/* A swap-in that overtook the REMOVE event of its own write-protect
-	 * eviction keeps the mark, so that the event does not drop the page. */
-	pte_unlock(r, idx, newpte | (pte & PTE_SELFRM));
+	pte_unlock(r, idx, newpte);
 	if (!rc && pte_is_marker(newpte) && pte_marker_kind(newpte) == MARKER_POISON)
 		rc = -EHWPOISON; /* the access must raise SIGBUS */
 	/* -EBUSY: deferred, the thread stays asleep until the retry maps the page. */

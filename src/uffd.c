@@ -164,7 +164,10 @@ int uffd_open(struct uswap_ctx *ctx)
 			rc = ctx->pool_uffd;
 			goto out_close;
 		}
-		rc = uffd_api(ctx->pool_uffd, UFFD_FEATURE_MOVE, NULL);
+		/* SIGBUS: uswap only ever touches frames that hold a page; should a
+		 * bug touch an empty one, the process gets SIGBUS instead of
+		 * sleeping forever on a fault nobody reads. */
+		rc = uffd_api(ctx->pool_uffd, UFFD_FEATURE_MOVE | (avail & UFFD_FEATURE_SIGBUS), NULL);
 		if (!rc)
 			rc = sys_uffd_ioctl(ctx->pool_uffd, UFFDIO_REGISTER, &reg);
 		if (rc)
