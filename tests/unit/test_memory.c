@@ -352,6 +352,36 @@ static void test_remove(void)
 	fake_teardown(ctx);
 }
 
+/*
+ * Write-protect eviction: between publishing the swap PTE (marked PTE_SELFRM)
+ * and its zap, the kernel still has the page.  A fault seen then must not
+ * swap in (the copy would find the page, and the zap would then remove it
+ * under a present PTE: found as a kswapd/handler deadlock).  It only wakes;
+ * once the REMOVE event of the zap clears the mark, the fault swaps in.
+ */
+static void test_selfrm_pending(void)
+{
+	struct region *r;
+	struct uswap_ctx *ctx = fake_setup(NP, 64, 1024, &r);
+
+	fill_all(ctx, r, 12);
+	size_t victim = find_swapped(ctx, r, ON_DEVICE);
+	CHECK(victim < NP);
+	pte_t before = pte_read(r, victim);
+	atomic_fetch_or(&r->ptes[victim], PTE_SELFRM);
+	unsigned long reads = fake_backend_reads(), wakes = fake.nr_wake;
+	CHECK_EQ(handle_fault(ctx, region_addr(r, victim), 0), 0);
+	CHECK_EQ(pte_read(r, victim), before | PTE_SELFRM);
+	CHECK_EQ(fake_backend_reads(), reads);
+	CHECK_EQ(fake.nr_wake, wakes + 1);
+	/* The REMOVE event of our own zap: the mark goes, the page stays. */
+	region_zap_range(ctx, r, victim, 1, true);
+	CHECK_EQ(pte_read(r, victim), before);
+	CHECK_EQ(fake_touch(ctx, r, victim, false), 0);
+	CHECK(verify_page(pg(victim), 12, victim, FILL_HALF));
+	fake_teardown(ctx);
+}
+
 int main(void)
 {
 	test_first_touch();
@@ -366,5 +396,6 @@ int main(void)
 	test_eagain();
 	test_move_short();
 	test_remove();
+	test_selfrm_pending();
 	return 0;
 }
