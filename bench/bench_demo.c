@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "uswap.h"
+#include "../tests/common/mix64.h"
 
 #define DEMO_PAGE_SIZE ((uint64_t)4096)
 #define WORDS_PER_PAGE (DEMO_PAGE_SIZE / sizeof(uint64_t))
@@ -129,16 +130,6 @@ static int parse_args(int argc, char **argv, struct demo_opts *o)
 	return 0;
 }
 
-/* splitmix64's finaliser: a good 64-bit mix, cheap enough for every word. */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
 
 /* The expected value of word @w of page @pg. */
 static uint64_t page_word(uint64_t seed, uint64_t pg, unsigned int w)

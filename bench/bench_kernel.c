@@ -72,6 +72,7 @@
 #include <unistd.h>
 
 #include "uswap.h"
+#include "../tests/common/mix64.h"
 
 #define PAGE ((uint64_t)4096)
 #define WPP 512u	  /* 64-bit words per page */
@@ -143,15 +144,6 @@ enum { P_SEQ, P_RAND, P_ZIPF, P_HOTCOLD, NR_PAT };
 static const char *const data_names[NR_DATA] = { "random", "half", "text", "zero-heavy" };
 static const char *const pat_names[NR_PAT] = { "seq", "rand", "zipf", "hotcold" };
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
 
 static const char text_tokens[64][9] = {
 	"the     ", "of the  ", "and     ", "to      ", "in a    ", "is      ", "that    ",

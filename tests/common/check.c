@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "check.h"
+#include "mix64.h"
 #include <string.h>
 
 void check_fail(const char *file, int line, const char *expr, long long a, long long b)
@@ -11,15 +12,6 @@ void check_fail(const char *file, int line, const char *expr, long long a, long 
 	exit(1);
 }
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
 
 /*
  * Content kinds: RANDOM is incompressible; HALF compresses to about half
@@ -29,7 +21,7 @@ static uint64_t mix(uint64_t x)
 void fill_page(void *page, uint64_t seed, uint64_t pgno, int kind)
 {
 	uint64_t *w = page;
-	uint64_t base = mix(seed * 0x9e3779b97f4a7c15ULL + pgno + 1);
+	uint64_t base = mix64(seed * 0x9e3779b97f4a7c15ULL + pgno + 1);
 	static const char *words[] = { "swap ", "page ", "fault ", "the ", "kernel ", "memory ",
 				       "cluster ", "slot ", "zram ", "of ", "a ", "reclaim " };
 	switch (kind) {
@@ -45,7 +37,7 @@ void fill_page(void *page, uint64_t seed, uint64_t pgno, int kind)
 		size_t off = 0;
 		uint64_t r = base;
 		while (off < 4096) {
-			r = mix(r);
+			r = mix64(r);
 			const char *s = words[r % 12];
 			size_t n = strlen(s);
 			if (n > 4096 - off)
@@ -58,11 +50,11 @@ void fill_page(void *page, uint64_t seed, uint64_t pgno, int kind)
 	}
 	case FILL_HALF:
 		for (int i = 0; i < 512; i++)
-			w[i] = i < 256 ? mix(base + i) : (base & 0xffff) * 0x0001000100010001ULL;
+			w[i] = i < 256 ? mix64(base + i) : (base & 0xffff) * 0x0001000100010001ULL;
 		break;
 	default:
 		for (int i = 0; i < 512; i++)
-			w[i] = mix(base + i);
+			w[i] = mix64(base + i);
 		break;
 	}
 }

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include "mix64.h"
 
 #define CHECK_INV(pool)                                                                            \
 	do {                                                                                       \
@@ -22,15 +23,6 @@
 		CHECK_EQ(ret_, 0);                                                                 \
 	} while (0)
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 31;
-	x *= 0x7fb5d329728ea185ULL;
-	x ^= x >> 27;
-	x *= 0x81dadef4bc2dd44dULL;
-	x ^= x >> 33;
-	return x;
-}
 
 /* Deterministic object content for (owner, generation). */
 static void fill_obj(unsigned char *p, size_t size, uint64_t owner, uint64_t gen)
