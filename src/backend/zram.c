@@ -703,6 +703,15 @@ static int zram_write(void *priv, uint64_t slot, const void *page, uint64_t hash
 	return 0;
 }
 
+/* Entry of @slot for a reader.  Return: 0; -EINVAL out of range; -ENOENT never written. */
+static int slot_lookup(const struct zram *z, uint64_t slot, _Atomic uint64_t **ep)
+{
+	if (slot >= z->nr_slots)
+		return -EINVAL;
+	*ep = slot_entry(z, slot);
+	return *ep ? 0 : -ENOENT;
+}
+
 static int zram_read(void *priv, uint64_t slot, void *page, uint64_t *hash, bool *hash_valid)
 {
 	struct zram *z = priv;
@@ -710,11 +719,9 @@ static int zram_read(void *priv, uint64_t slot, void *page, uint64_t *hash, bool
 	_Atomic uint64_t *ep;
 	int ret;
 
-	if (slot >= z->nr_slots)
-		return -EINVAL;
-	ep = slot_entry(z, slot);
-	if (!ep)
-		return -ENOENT;
+	ret = slot_lookup(z, slot, &ep);
+	if (ret)
+		return ret;
 	for (;;) {
 		uint64_t e = atomic_load_explicit(ep, memory_order_acquire), word;
 		zs_handle_t h = entry_handle(e);
@@ -775,12 +782,10 @@ static int zram_discard(void *priv, uint64_t slot)
 	struct zram *z = priv;
 	_Atomic uint64_t *ep;
 	uint64_t old;
+	int ret = slot_lookup(z, slot, &ep);
 
-	if (slot >= z->nr_slots)
-		return -EINVAL;
-	ep = slot_entry(z, slot);
-	if (!ep)
-		return 0;
+	if (ret)
+		return ret == -ENOENT ? 0 : ret; /* never written: nothing to discard */
 	old = atomic_exchange_explicit(ep, 0, memory_order_acq_rel);
 	entry_account(z, old, -1);
 	entry_free(z, old);
@@ -791,12 +796,10 @@ static int zram_matches(void *priv, uint64_t slot, const void *page, uint64_t ha
 {
 	struct zram *z = priv;
 	_Atomic uint64_t *ep;
+	int ret = slot_lookup(z, slot, &ep);
 
-	if (slot >= z->nr_slots)
-		return -EINVAL;
-	ep = slot_entry(z, slot);
-	if (!ep)
-		return -ENOENT;
+	if (ret)
+		return ret;
 	for (;;) {
 		uint64_t e = atomic_load_explicit(ep, memory_order_acquire), v, word;
 
