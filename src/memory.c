@@ -54,21 +54,28 @@ static int charge_or_oom(struct uswap_ctx *ctx, struct uswap_group *g, uintptr_t
 	return -ENOMEM;
 }
 
-/* Map @src at @addr; EEXIST (someone mapped it) counts as done. */
+/* Count the races an MMU call reports. */
+static int map_result(struct uswap_ctx *ctx, struct uswap_group *g, int rc)
+{
+	if (rc == -EEXIST)
+		count_event(ctx, g, uffd_eexist, 1);
+	else if (rc == -EAGAIN)
+		count_event(ctx, g, uffd_eagain, 1);
+	return rc;
+}
+
+/*
+ * Map @src at @addr.  EEXIST (the kernel already has a page there although
+ * our PTE says it has none) is returned, not taken as success: the page may
+ * be one whose zap is still in flight (write-protect eviction), and claiming
+ * it would leave a present PTE over a hole once the zap lands.  The caller
+ * changes nothing; handle_fault wakes the thread, whose access then either
+ * succeeds or faults again.
+ */
 static int map_page(struct uswap_ctx *ctx, struct uswap_group *g, uintptr_t addr, const void *src,
 		    bool wp)
 {
-	int rc = ctx->mmu->map_copy(ctx, addr, src, PAGE_SIZE, wp && ctx->wp_async, NULL);
-
-	if (rc == -EEXIST) {
-		count_event(ctx, g, uffd_eexist, 1);
-		uswap_log(ctx, USWAP_LOG_WARN, "fault at %#lx: page already mapped",
-			  (unsigned long)addr);
-		return 0;
-	}
-	if (rc == -EAGAIN)
-		count_event(ctx, g, uffd_eagain, 1);
-	return rc;
+	return map_result(ctx, g, ctx->mmu->map_copy(ctx, addr, src, PAGE_SIZE, wp && ctx->wp_async, NULL));
 }
 
 /* Poison page @idx: the program gets SIGBUS on it (rows 14, 21). */
@@ -148,13 +155,7 @@ static int do_anonymous_page(struct uswap_ctx *ctx, struct region *r, size_t idx
 	if (ctx->zeropage && !(flags & FAULT_WRITE)) {
 		/* A read of a never-written page: the shared zero page, no memory
 		 * until written (the kernel then copies it, without a fault to us). */
-		rc = ctx->mmu->map_zero(ctx, addr, PAGE_SIZE, NULL);
-		if (rc == -EEXIST) {
-			count_event(ctx, g, uffd_eexist, 1);
-			rc = 0;
-		} else if (rc == -EAGAIN) {
-			count_event(ctx, g, uffd_eagain, 1);
-		}
+		rc = map_result(ctx, g, ctx->mmu->map_zero(ctx, addr, PAGE_SIZE, NULL));
 	} else {
 		rc = map_page(ctx, g, addr, zero_page, false);
 	}
@@ -378,10 +379,9 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		nr_ra = ra_collect(ctx, r, idx, win, (unsigned char *)src, ra);
 	if (nr_ra) {
 		size_t mapped = 0;
-		rc = ctx->mmu->map_copy(ctx, addr, src, (size_t)(1 + nr_ra) << PAGE_SHIFT,
-					keep_slot && ctx->wp_async, &mapped);
-		if (rc == -EAGAIN)
-			count_event(ctx, g, uffd_eagain, 1);
+		rc = map_result(ctx, g, ctx->mmu->map_copy(ctx, addr, src,
+							   (size_t)(1 + nr_ra) << PAGE_SHIFT,
+							   keep_slot && ctx->wp_async, &mapped));
 		/* Pages mapped before an error are done; the rest are undone. */
 		unsigned int done = (unsigned int)(mapped >> PAGE_SHIFT);
 		ra_finish(ctx, r, ra, nr_ra, done ? done - 1 : 0, keep_slot);

@@ -382,6 +382,31 @@ static void test_selfrm_pending(void)
 	fake_teardown(ctx);
 }
 
+/*
+ * EEXIST: the kernel still has a page where our PTE says swapped (the REMOVE
+ * event of a write-protect zap is handled before the zap itself lands).  The
+ * fault must not claim that page: nothing changes, the thread is woken.
+ */
+static void test_eexist_not_claimed(void)
+{
+	struct region *r;
+	struct uswap_ctx *ctx = fake_setup(NP, 64, 1024, &r);
+
+	fill_all(ctx, r, 13);
+	size_t victim = find_swapped(ctx, r, ON_DEVICE);
+	CHECK(victim < NP);
+	pte_t before = pte_read(r, victim);
+	fake.present[victim] = 1; /* the kernel's page, about to be zapped */
+	CHECK_EQ(handle_fault(ctx, region_addr(r, victim), 0), 0);
+	CHECK_EQ(pte_read(r, victim), before);
+	CHECK_EQ(ev(ctx, "uffd_eexist"), 1);
+	CHECK_EQ(ctx_check_invariants(ctx), 0); /* the charge was given back: usage == resident + cache */
+	fake.present[victim] = 0; /* the zap lands; the next fault swaps in */
+	CHECK_EQ(fake_touch(ctx, r, victim, false), 0);
+	CHECK(verify_page(pg(victim), 13, victim, FILL_HALF));
+	fake_teardown(ctx);
+}
+
 int main(void)
 {
 	test_first_touch();
@@ -397,5 +422,6 @@ int main(void)
 	test_move_short();
 	test_remove();
 	test_selfrm_pending();
+	test_eexist_not_claimed();
 	return 0;
 }
