@@ -304,7 +304,6 @@ struct uswap_group {
 	unsigned int nr_regions;
 	/* workingset: eviction clock (pages evicted from memory so far) */
 	_Atomic uint64_t nonresident_age;
-	pthread_mutex_t reclaim_lock; /* serialises reclaimers of this group */
 	_Atomic uint32_t reclaim_seq;  /* bumped (and futex-woken) whenever reclaim frees pages */
 	_Atomic int nr_reclaimers;     /* threads inside try_to_free_pages for this group */
 	_Atomic int reclaim_waiters;   /* charges sleeping on reclaim_seq */
@@ -354,7 +353,6 @@ void uswap_log(struct uswap_ctx *ctx, int level, const char *fmt, ...) __attribu
 struct uswap_ctx {
 	struct uswap_opts opts;
 	const struct mmu_ops *mmu;
-	void *mmu_priv;		/* fake MMU state in unit tests */
 	int uffd;		/* program regions */
 	int pool_uffd;		/* pool region: a separate uffd with no events, so that
 				 * releasing pool pages never blocks on event delivery */
@@ -367,7 +365,6 @@ struct uswap_ctx {
 	unsigned int nr_handlers;
 	int stop_efd;		/* eventfd: tells handler threads to stop */
 	_Atomic bool stopping;
-	_Atomic bool handler_died;
 	_Atomic bool kswapd_exit;
 	_Atomic long faults_in_flight; /* handle_fault calls running (checkers wait for 0) */
 

@@ -58,7 +58,6 @@ void group_init(struct uswap_ctx *ctx, struct uswap_group *g, unsigned int id, c
 	g->inactive_head = g->inactive_tail = FRAME_NIL;
 	pthread_mutex_init(&g->lru_lock, NULL);
 	pthread_mutex_init(&g->regions_lock, NULL);
-	pthread_mutex_init(&g->reclaim_lock, NULL);
 }
 
 struct uswap_group *group_by_id(struct uswap_ctx *ctx, unsigned int id)
