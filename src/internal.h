@@ -34,6 +34,7 @@
 #define NR_ALLOC_LANES 8     /* per-thread allocation lanes per device */
 #define MAX_GROUPS 255
 #define RECLAIM_BATCH 32     /* pages per unmap/compress/free batch */
+#define POOL_WARM_MAX 512 /* warm frames kept populated (2 MiB) */
 #define RA_MAX 32	     /* readahead window limit, pages */
 #define RA_STREAMS 4	     /* sequential streams tracked per region */
 
@@ -86,6 +87,10 @@ struct mmu_ops {
 	/* Move @len bytes of present pages at @src into the pool at @dst (UFFDIO_MOVE).
 	 * Return: bytes moved (may be short: the page after them is missing or busy), or -errno. */
 	long (*move_out)(struct uswap_ctx *ctx, void *dst, uintptr_t src, size_t len);
+	/* Move @len bytes of pool pages at @src into the program at @dst (UFFDIO_MOVE),
+	 * waking threads that wait there.  Same returns as map_copy; the pages moved
+	 * leave @src empty.  NULL: not available (map_copy is used). */
+	int (*move_in)(struct uswap_ctx *ctx, uintptr_t dst, void *src, size_t len, size_t *mapped);
 	/* Mark [dst, dst+len) poisoned: access raises SIGBUS (UFFDIO_POISON). */
 	int (*poison)(struct uswap_ctx *ctx, uintptr_t dst, size_t len);
 	/* Wake threads waiting on faults in the range (UFFDIO_WAKE). */
@@ -149,7 +154,7 @@ void region_zap_range(struct uswap_ctx *ctx, struct region *r, size_t first, siz
 int region_check_invariants(struct region *r);
 
 /* ---- swap_state.c: page pool (frames) and the swap cache ------------------ */
-enum frame_state { FRAME_FREE = 0, FRAME_CACHE, FRAME_ISOLATED };
+enum frame_state { FRAME_FREE = 0, FRAME_CACHE, FRAME_ISOLATED, FRAME_WARM };
 struct pool_frame {
 	swp_entry_t entry;   /* slot this frame caches */
 	uint32_t prev, next; /* group inactive list (indices; FRAME_NIL ends) */
@@ -166,23 +171,32 @@ struct page_pool {
 	struct pool_frame *frames;
 	pthread_mutex_t lock;	 /* protects bitmap, hint, nr_free, high_water */
 	uint64_t *used_bitmap;	 /* bit set = frame in use */
-	uint32_t hint;		 /* no free frame below this index */
-	uint32_t nr_free;
+	uint64_t *warm_bitmap;	 /* bit set = free but still holding a page (FRAME_WARM) */
+	uint32_t hint;		 /* no empty free frame below this index */
+	uint32_t warm_hint;	 /* no warm frame below this index */
+	uint32_t nr_free;	 /* empty free frames */
+	uint32_t nr_warm;	 /* warm frames (also set in used_bitmap) */
+	uint32_t warm_max;	 /* warm frames kept before the oldest are released */
 	uint32_t high_water;	 /* frames [0, high_water) have been used */
 };
 int pool_init(struct uswap_ctx *ctx, uint32_t nr_frames);
 void pool_destroy(struct uswap_ctx *ctx);
 uint64_t pool_meta_bytes(struct page_pool *pool);
-/* Allocate up to @want contiguous frames; returns count (0 if none), *first set. */
-uint32_t pool_alloc_run(struct page_pool *pool, uint32_t want, uint32_t *first);
+/* Allocate up to @want contiguous empty frames; returns count (0 if none), *first set. */
+uint32_t pool_alloc_run(struct uswap_ctx *ctx, uint32_t want, uint32_t *first);
 /* Return frames to the allocator.  Context: caller already released their memory. */
 void pool_free_frames(struct page_pool *pool, const uint32_t *idx, uint32_t n);
 static inline void *frame_addr(struct page_pool *pool, uint32_t idx)
 {
 	return pool->base + ((size_t)idx << PAGE_SHIFT);
 }
-/* Release frames' memory in runs and free them. */
+/* Free frames that still hold a page: they become warm (kept populated, up to
+ * warm_max, as destinations of swap-ins); beyond that their memory is released. */
 void pool_release_frames(struct uswap_ctx *ctx, uint32_t *idx, uint32_t n);
+/* Take up to @want contiguous warm frames (populated); returns count, *first set. */
+uint32_t pool_alloc_warm_run(struct page_pool *pool, uint32_t want, uint32_t *first);
+/* Release the memory of every warm frame (they become empty free frames). */
+void pool_drain_warm(struct uswap_ctx *ctx);
 /* Swap cache: frames linked from slot words. */
 void swap_cache_add_locked(struct uswap_ctx *ctx, struct uswap_group *g, swp_entry_t e, uint32_t frame, bool clean, bool readahead);
 void swap_cache_del_locked(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t frame);

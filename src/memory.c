@@ -91,22 +91,45 @@ static pte_t poison_page(struct uswap_ctx *ctx, struct region *r, size_t idx)
 
 /*
  * zero_fault_around - a first touch right after its predecessor (a
- * sequential fill) maps the next never-touched pages too, with the shared
- * zero page in one UFFDIO_ZEROPAGE: they cost no memory until written, and
- * the kernel resolves those writes itself (copy-on-write of the zero page),
- * so the fill takes one userfault per FAULT_AROUND pages instead of one per
- * page.  kernel: do_fault_around, which does this for file pages.  Pages are
+ * sequential fill) maps the next never-touched pages too, so the fill takes
+ * one userfault per FAULT_AROUND pages instead of one per page.  kernel:
+ * do_fault_around, which does this for file pages.  After a read, they are
+ * the shared zero page (UFFDIO_ZEROPAGE): no memory until written.  After a
+ * write, they are real zeroed pages (UFFDIO_COPY): the next pages will be
+ * written too, and a write to the zero page costs the program a kernel
+ * copy-on-write fault with a TLB shoot-down, more than the copy.  Pages are
  * charged as if written (a write makes them real without telling us), only
  * within the limit, and only taken with try-locks.
  */
 #define FAULT_AROUND 16
-static void zero_fault_around(struct uswap_ctx *ctx, struct region *r, size_t idx)
+
+/* FAULT_AROUND pages of zeroes to copy from (never written: reading them
+ * maps the kernel's zero page).  Mapped once; a race maps it twice, harmlessly. */
+static const void *zero_run(void)
+{
+	static _Atomic(void *) run;
+	void *p = atomic_load_explicit(&run, memory_order_acquire);
+
+	if (!p) {
+		void *mine = sys_mmap_anon(FAULT_AROUND * PAGE_SIZE);
+		if (!mine)
+			return NULL;
+		if (atomic_compare_exchange_strong(&run, &p, mine))
+			p = mine;
+		else
+			sys_munmap(mine, FAULT_AROUND * PAGE_SIZE);
+	}
+	return p;
+}
+static void zero_fault_around(struct uswap_ctx *ctx, struct region *r, size_t idx, bool write)
 {
 	struct uswap_group *g = r->group;
 	pte_t old[FAULT_AROUND];
 	unsigned int n = 0;
 
-	if (!ctx->zeropage || idx == 0 || !pte_present(pte_read(r, idx - 1)))
+	const void *zeroes = write ? zero_run() : NULL;
+
+	if ((write ? !zeroes : !ctx->zeropage) || idx == 0 || !pte_present(pte_read(r, idx - 1)))
 		return;
 	while (n < FAULT_AROUND && idx + 1 + n < r->nr_pages) {
 		size_t i = idx + 1 + n;
@@ -123,7 +146,11 @@ static void zero_fault_around(struct uswap_ctx *ctx, struct region *r, size_t id
 	size_t mapped = 0;
 	/* On EAGAIN/EEXIST part of the run may be mapped: those pages are ours,
 	 * the rest are left to their own faults. */
-	ctx->mmu->map_zero(ctx, region_addr(r, idx + 1), (size_t)n << PAGE_SHIFT, &mapped);
+	if (write)
+		ctx->mmu->map_copy(ctx, region_addr(r, idx + 1), zeroes, (size_t)n << PAGE_SHIFT,
+				   false, &mapped);
+	else
+		ctx->mmu->map_zero(ctx, region_addr(r, idx + 1), (size_t)n << PAGE_SHIFT, &mapped);
 	unsigned int done = (unsigned int)(mapped >> PAGE_SHIFT);
 	for (unsigned int k = 0; k < n; k++)
 		pte_unlock(r, idx + 1 + k, k < done ? PTE_PRESENT : old[k]);
@@ -168,7 +195,7 @@ static int do_anonymous_page(struct uswap_ctx *ctx, struct region *r, size_t idx
 	atomic_fetch_add(&g->nr_resident, 1);
 	atomic_fetch_add(&r->nr_present, 1);
 	*newp = PTE_PRESENT;
-	zero_fault_around(ctx, r, idx);
+	zero_fault_around(ctx, r, idx, flags & FAULT_WRITE);
 	return 0;
 }
 
@@ -272,6 +299,23 @@ static void ra_finish(struct uswap_ctx *ctx, struct region *r, struct ra_page *r
 	count_event(ctx, g, pswpin, mapped);
 }
 
+/* Pages a swap-in must map at once to move warm frames rather than copy. */
+#define MOVE_IN_MIN 8
+
+/* Give back warm frames [first, first+n): the first @moved are empty (moved
+ * into the program), the rest still hold a page. */
+static void warm_return(struct uswap_ctx *ctx, uint32_t first, uint32_t n, uint32_t moved)
+{
+	uint32_t idx[RA_MAX + 1];
+
+	for (uint32_t k = 0; k < n; k++)
+		idx[k] = first + k;
+	if (moved)
+		pool_free_frames(&ctx->pool, idx, moved);
+	if (n > moved)
+		pool_release_frames(ctx, idx + moved, n - moved);
+}
+
 /*
  * do_swap_page - bring in the page whose PTE holds swap entry @orig.
  * kernel: do_swap_page.
@@ -292,6 +336,8 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	bool activate = false, keep_slot, major = false;
 	struct ra_page ra[RA_MAX];
 	unsigned int win = 0, nr_ra = 0;
+	uint32_t warm = 0, nr_warm = 0; /* warm frames holding this fault's pages */
+	size_t mapped = 0;
 	int stream = -1;
 	swp_tb_t t;
 	int rc;
@@ -311,6 +357,19 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	/* rows 6, 15: claim the slot; a racing writeback or swapoff holds it
 	 * only for the duration of one page, and we sleep on the slot word. */
 	t = swap_slot_lock(ctx, e);
+
+	/*
+	 * rows 22, 23: keep the slot (and its data) when the page is mapped
+	 * read-only-clean: a read fault, the only reference, swap not over half
+	 * full, dirty tracking available, and a store whose copy does not cost
+	 * RAM (zram frees it, as the kernel does for SWP_SYNCHRONOUS_IO: a kept
+	 * compressed copy of a resident page is memory spent twice).  Otherwise
+	 * the slot is freed now (exclusive write fault: the copy is about to be
+	 * stale).
+	 */
+	keep_slot = (t & SWP_TB_DATA) && !(flags & FAULT_WRITE) && swp_tb_count(t) == 1 &&
+		    ctx->wp_async && !swap_is_half_full(ctx, e) &&
+		    (!(si->ops->flags & BK_RAM) || (ctx->opts.flags & USWAP_F_KEEP_CLEAN));
 
 	if (swp_tb_kind(t) == SLOT_CACHE) {
 		/* row 5: swap-cache hit: minor fault, no I/O. */
@@ -340,17 +399,29 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		}
 		if (swp_tb_kind(t) == SLOT_SHADOW) /* row 8 */
 			activate = workingset_refault(ctx, g, swp_tb_payload(t));
-		/* row 11: a sequential stream reads ahead into one buffer, mapped
-		 * with the faulting page in a single UFFDIO_COPY. */
+		/* row 11: a sequential stream reads ahead into contiguous warm
+		 * frames, moved into the program with the faulting page in one
+		 * UFFDIO_MOVE, or else into one buffer mapped with one UFFDIO_COPY. */
 		win = swap_ra_window(ctx, r, idx, &stream);
 		src = scratch;
-		if (win && (src = ra_buffer()) == NULL) {
+		if (win + 1 >= MOVE_IN_MIN && !keep_slot && ctx->mmu->move_in && ctx->use_move) {
+			nr_warm = pool_alloc_warm_run(&ctx->pool, 1 + win, &warm);
+			if (nr_warm >= MOVE_IN_MIN) {
+				src = frame_addr(&ctx->pool, warm);
+				win = nr_warm - 1;
+			} else {
+				warm_return(ctx, warm, nr_warm, 0);
+				nr_warm = 0;
+			}
+		}
+		if (!nr_warm && win && (src = ra_buffer()) == NULL) {
 			src = scratch;
 			win = 0;
 		}
 		rc = swap_read_folio(ctx, si, e, (void *)src); /* row 10 */
 		if (rc) {
 			/* rows 14, 21: the data is lost; SIGBUS for this page only. */
+			warm_return(ctx, warm, nr_warm, 0);
 			mem_cgroup_uncharge(g, 1);
 			t = swap_free_locked(ctx, e, swp_tb_set(t, SLOT_EMPTY, 0));
 			swap_slot_unlock(ctx, e, t);
@@ -362,28 +433,26 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		major = true;
 	}
 
-	/*
-	 * rows 22, 23: keep the slot (and its data) when the page is mapped
-	 * read-only-clean: a read fault, the only reference, swap not over half
-	 * full, dirty tracking available, and a store whose copy does not cost
-	 * RAM (zram frees it, as the kernel does for SWP_SYNCHRONOUS_IO: a kept
-	 * compressed copy of a resident page is memory spent twice).  Otherwise
-	 * the slot is freed now (exclusive write fault: the copy is about to be
-	 * stale).
-	 */
-	keep_slot = (t & SWP_TB_DATA) && !(flags & FAULT_WRITE) && swp_tb_count(t) == 1 &&
-		    ctx->wp_async && !swap_is_half_full(ctx, e) &&
-		    (!(si->ops->flags & BK_RAM) || (ctx->opts.flags & USWAP_F_KEEP_CLEAN));
-
 	if (win)
 		nr_ra = ra_collect(ctx, r, idx, win, (unsigned char *)src, ra);
-	if (nr_ra) {
-		size_t mapped = 0;
-		rc = map_result(ctx, g, ctx->mmu->map_copy(ctx, addr, src,
-							   (size_t)(1 + nr_ra) << PAGE_SHIFT,
-							   keep_slot && ctx->wp_async, &mapped));
+	if (nr_ra || nr_warm) {
+		/* Move only runs worth it: every move is a TLB shoot-down, which
+		 * costs more than copying a few pages.  A copy leaves frames warm. */
+		bool move = nr_warm && 1 + nr_ra >= MOVE_IN_MIN;
+		size_t len = (size_t)(1 + nr_ra) << PAGE_SHIFT;
+		if (move)
+			rc = map_result(ctx, g, ctx->mmu->move_in(ctx, addr, (void *)src, len, &mapped));
+		else
+			rc = map_result(ctx, g, ctx->mmu->map_copy(ctx, addr, src, len,
+								   keep_slot && ctx->wp_async, &mapped));
 		/* Pages mapped before an error are done; the rest are undone. */
 		unsigned int done = (unsigned int)(mapped >> PAGE_SHIFT);
+		if (nr_warm) {
+			/* Moved frames are empty now; the others still hold a page. */
+			warm_return(ctx, warm, nr_warm, move ? done : 0);
+			if (move)
+				count_event(ctx, g, swpin_move, done);
+		}
 		ra_finish(ctx, r, ra, nr_ra, done ? done - 1 : 0, keep_slot);
 		if (done)
 			rc = 0;

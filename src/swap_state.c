@@ -10,9 +10,16 @@
  * UFFDIO_MOVE (which needs the destination registered and empty), so an
  * evicted page keeps its physical page and no byte is copied.  The frame is
  * then in the swap cache: its slot word (swap table) points at it, and it
- * sits on its group's inactive list.  Released frames are MADV_DONTNEED'd,
- * which empties them for the next move; the pool's uffd has no events, so
- * releasing never waits for a handler thread.
+ * sits on its group's inactive list.
+ *
+ * A free frame is either empty (the destination of the next move out) or
+ * warm: it still holds a page.  Swap-ins decompress into warm frames and
+ * move them into the program, which leaves them empty for the next
+ * eviction: in a steady stream no page is allocated, copied or released.
+ * Only beyond warm_max are warm frames released (MADV_DONTNEED), in large
+ * sorted batches, because every release is a TLB shoot-down of the whole
+ * process (12 us on this machine when another thread runs).  The pool's uffd
+ * has no events, so releasing never waits for a handler thread.
  *
  * uswap's code only ever touches a frame that holds a page; touching an
  * empty frame would fault into the pool's uffd and hang, so every frame
@@ -30,13 +37,14 @@ int pool_init(struct uswap_ctx *ctx, uint32_t nr_frames)
 	struct page_pool *pool = &ctx->pool;
 	size_t words = (nr_frames + 63) / 64;
 
-	/* Frame metadata and the bitmap are mapped lazily: the allocator hands
+	/* Frame metadata and the bitmaps are mapped lazily: the allocator hands
 	 * out the lowest free frames, so only the peak swap-cache size is ever
 	 * touched (pool_meta_bytes). */
 	pool->base = sys_mmap_anon((size_t)nr_frames << PAGE_SHIFT);
 	pool->frames = sys_mmap_anon(nr_frames * sizeof(*pool->frames));
 	pool->used_bitmap = sys_mmap_anon(words * sizeof(uint64_t));
-	if (!pool->base || !pool->frames || !pool->used_bitmap) {
+	pool->warm_bitmap = sys_mmap_anon(words * sizeof(uint64_t));
+	if (!pool->base || !pool->frames || !pool->used_bitmap || !pool->warm_bitmap) {
 		pool_destroy(ctx);
 		return -ENOMEM;
 	}
@@ -44,6 +52,7 @@ int pool_init(struct uswap_ctx *ctx, uint32_t nr_frames)
 	madvise(pool->base, (size_t)nr_frames << PAGE_SHIFT, MADV_NOHUGEPAGE);
 	pool->nr = nr_frames;
 	pool->nr_free = nr_frames;
+	pool->warm_max = POOL_WARM_MAX;
 	pthread_mutex_init(&pool->lock, NULL);
 	return 0;
 }
@@ -54,7 +63,7 @@ uint64_t pool_meta_bytes(struct page_pool *pool)
 	pthread_mutex_lock(&pool->lock);
 	uint32_t hw = pool->high_water;
 	pthread_mutex_unlock(&pool->lock);
-	uint64_t bytes = (uint64_t)hw * sizeof(struct pool_frame) + hw / 8;
+	uint64_t bytes = (uint64_t)hw * sizeof(struct pool_frame) + hw / 4;
 	return (bytes + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 }
 
@@ -69,46 +78,114 @@ void pool_destroy(struct uswap_ctx *ctx)
 		sys_munmap(pool->frames, pool->nr * sizeof(*pool->frames));
 	if (pool->used_bitmap)
 		sys_munmap(pool->used_bitmap, words * sizeof(uint64_t));
+	if (pool->warm_bitmap)
+		sys_munmap(pool->warm_bitmap, words * sizeof(uint64_t));
 	memset(pool, 0, sizeof(*pool));
 }
 
-/*
- * pool_alloc_run - take up to @want free frames that are contiguous, so that
- * one UFFDIO_MOVE can fill them.  Return: number taken (0: pool exhausted).
- */
-uint32_t pool_alloc_run(struct page_pool *pool, uint32_t want, uint32_t *first)
+static inline bool bit_test(const uint64_t *map, uint32_t i)
 {
-	uint32_t n = 0, start = pool->nr;
+	return map[i / 64] >> (i % 64) & 1;
+}
 
-	pthread_mutex_lock(&pool->lock);
-	if (!pool->nr_free)
-		goto out;
-	/* Lowest free frame first: keeps the touched part of the pool small. */
-	for (uint32_t w = pool->hint / 64; w < (pool->nr + 63) / 64; w++) {
-		uint64_t freebits = ~pool->used_bitmap[w];
-		if (freebits) {
-			start = w * 64 + (uint32_t)__builtin_ctzll(freebits);
-			break;
-		}
-	}
-	if (start >= pool->nr)
-		goto out;
-	while (n < want && start + n < pool->nr &&
-	       !(pool->used_bitmap[(start + n) / 64] & (1ULL << ((start + n) % 64)))) {
-		pool->used_bitmap[(start + n) / 64] |= 1ULL << ((start + n) % 64);
-		pool->frames[start + n].state = FRAME_ISOLATED;
+/* Take the contiguous run of frames set in @map from @start, up to @want. */
+static uint32_t take_run(struct page_pool *pool, uint64_t *map, bool set, uint32_t start, uint32_t want)
+{
+	uint32_t n = 0;
+
+	while (n < want && start + n < pool->nr && bit_test(map, start + n) == set) {
+		uint32_t i = start + n;
+		pool->used_bitmap[i / 64] |= 1ULL << (i % 64);
+		pool->warm_bitmap[i / 64] &= ~(1ULL << (i % 64));
+		pool->frames[i].state = FRAME_ISOLATED;
 		n++;
 	}
+	return n;
+}
+
+/* Lowest index >= @from whose bit in @map equals @set, or pool->nr. */
+static uint32_t find_bit(struct page_pool *pool, const uint64_t *map, bool set, uint32_t from)
+{
+	for (uint32_t w = from / 64; w < (pool->nr + 63) / 64; w++) {
+		uint64_t bits = set ? map[w] : ~map[w];
+		if (w == from / 64)
+			bits &= ~0ULL << (from % 64);
+		if (bits) {
+			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
+			return i < pool->nr ? i : pool->nr;
+		}
+	}
+	return pool->nr;
+}
+
+static uint32_t alloc_empty_locked(struct page_pool *pool, uint32_t want, uint32_t *first)
+{
+	uint32_t start, n;
+
+	if (!pool->nr_free)
+		return 0;
+	/* Lowest empty frame first: keeps the touched part of the pool small. */
+	start = find_bit(pool, pool->used_bitmap, false, pool->hint);
+	if (start >= pool->nr)
+		return 0;
+	n = take_run(pool, pool->used_bitmap, false, start, want);
 	pool->nr_free -= n;
 	pool->hint = start + n;
 	if (start + n > pool->high_water)
 		pool->high_water = start + n;
+	*first = start;
+	return n;
+}
+
+/*
+ * pool_alloc_run - take up to @want empty frames that are contiguous, so that
+ * one UFFDIO_MOVE can fill them.  When only warm frames are left, their
+ * memory is released first.  Return: number taken (0: pool exhausted).
+ */
+uint32_t pool_alloc_run(struct uswap_ctx *ctx, uint32_t want, uint32_t *first)
+{
+	struct page_pool *pool = &ctx->pool;
+	uint32_t n;
+
+	pthread_mutex_lock(&pool->lock);
+	n = alloc_empty_locked(pool, want, first);
+	bool drain = !n && pool->nr_warm;
+	pthread_mutex_unlock(&pool->lock);
+	if (drain) {
+		pool_drain_warm(ctx);
+		pthread_mutex_lock(&pool->lock);
+		n = alloc_empty_locked(pool, want, first);
+		pthread_mutex_unlock(&pool->lock);
+	}
+	return n;
+}
+
+/*
+ * pool_alloc_warm_run - take up to @want contiguous warm frames: free frames
+ * that still hold a page, so that writing to them costs no page fault and
+ * moving them into the program costs no allocation or copy.
+ * Return: number taken (0: none warm).
+ */
+uint32_t pool_alloc_warm_run(struct page_pool *pool, uint32_t want, uint32_t *first)
+{
+	uint32_t start, n = 0;
+
+	pthread_mutex_lock(&pool->lock);
+	if (!pool->nr_warm)
+		goto out;
+	start = find_bit(pool, pool->warm_bitmap, true, pool->warm_hint);
+	if (start >= pool->nr)
+		goto out;
+	n = take_run(pool, pool->warm_bitmap, true, start, want);
+	pool->nr_warm -= n;
+	pool->warm_hint = start + n;
 	*first = start;
 out:
 	pthread_mutex_unlock(&pool->lock);
 	return n;
 }
 
+/* Return empty frames (their page was moved away or released) to the allocator. */
 void pool_free_frames(struct page_pool *pool, const uint32_t *idx, uint32_t n)
 {
 	pthread_mutex_lock(&pool->lock);
@@ -130,12 +207,8 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/*
- * pool_release_frames - give the memory of frames @idx back (one madvise per
- * contiguous run: batched frees) and return them to the allocator.
- * Context: the caller owns the frames (ISOLATED, off every list).
- */
-void pool_release_frames(struct uswap_ctx *ctx, uint32_t *idx, uint32_t n)
+/* Release the memory of frames @idx (owned, ISOLATED): one madvise per run. */
+static void release_memory(struct uswap_ctx *ctx, uint32_t *idx, uint32_t n)
 {
 	struct page_pool *pool = &ctx->pool;
 
@@ -149,6 +222,69 @@ void pool_release_frames(struct uswap_ctx *ctx, uint32_t *idx, uint32_t n)
 		k += run;
 	}
 	pool_free_frames(pool, idx, n);
+}
+
+/* Take up to @max warm frames, lowest first, into @idx (ISOLATED). */
+static uint32_t take_warm_locked(struct page_pool *pool, uint32_t *idx, uint32_t max)
+{
+	uint32_t n = 0, i = pool->warm_hint;
+
+	while (n < max && pool->nr_warm) {
+		i = find_bit(pool, pool->warm_bitmap, true, i);
+		if (i >= pool->nr)
+			break;
+		pool->warm_bitmap[i / 64] &= ~(1ULL << (i % 64));
+		pool->frames[i].state = FRAME_ISOLATED;
+		pool->nr_warm--;
+		idx[n++] = i;
+	}
+	return n;
+}
+
+#define WARM_TRIM_BATCH 512
+
+void pool_drain_warm(struct uswap_ctx *ctx)
+{
+	struct page_pool *pool = &ctx->pool;
+	uint32_t idx[WARM_TRIM_BATCH], n;
+
+	do {
+		pthread_mutex_lock(&pool->lock);
+		n = take_warm_locked(pool, idx, WARM_TRIM_BATCH);
+		pthread_mutex_unlock(&pool->lock);
+		release_memory(ctx, idx, n);
+	} while (n == WARM_TRIM_BATCH);
+}
+
+/*
+ * pool_release_frames - frames @idx hold pages nobody needs any more: keep
+ * them as warm frames (the next swap-ins decompress into them and move them
+ * into the program), and when more than warm_max are warm, release the
+ * memory of half of them in one batch: one madvise per contiguous run, so
+ * the TLB shoot-down that every release costs is paid per run, not per page.
+ * Context: the caller owns the frames (ISOLATED, off every list).
+ */
+void pool_release_frames(struct uswap_ctx *ctx, uint32_t *idx, uint32_t n)
+{
+	struct page_pool *pool = &ctx->pool;
+	uint32_t trim[WARM_TRIM_BATCH], nr_trim = 0;
+
+	pthread_mutex_lock(&pool->lock);
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t i = idx[k];
+		pool->frames[i].state = FRAME_WARM;
+		pool->frames[i].entry.val = 0;
+		pool->warm_bitmap[i / 64] |= 1ULL << (i % 64);
+		if (i < pool->warm_hint)
+			pool->warm_hint = i;
+	}
+	pool->nr_warm += n;
+	if (pool->nr_warm > pool->warm_max)
+		nr_trim = take_warm_locked(pool, trim, min_t(pool->nr_warm - pool->warm_max / 2,
+							     (uint32_t)WARM_TRIM_BATCH));
+	pthread_mutex_unlock(&pool->lock);
+	if (nr_trim)
+		release_memory(ctx, trim, nr_trim);
 }
 
 /*

@@ -233,6 +233,16 @@ static long uffd_move_out(struct uswap_ctx *ctx, void *dst, uintptr_t src, size_
 	return m.move > 0 ? (long)m.move : rc;
 }
 
+static int uffd_move_in(struct uswap_ctx *ctx, uintptr_t dst, void *src, size_t len, size_t *mapped)
+{
+	struct uffdio_move m = { .dst = dst, .src = (uintptr_t)src, .len = len, .mode = 0 };
+	int rc = sys_uffd_ioctl(ctx->uffd, UFFDIO_MOVE, &m);
+
+	if (mapped)
+		*mapped = rc ? (m.move > 0 ? (size_t)m.move : 0) : len;
+	return rc;
+}
+
 static int uffd_poison(struct uswap_ctx *ctx, uintptr_t dst, size_t len)
 {
 	struct uffdio_poison p = { .range = { dst, len }, .mode = 0 };
@@ -310,6 +320,7 @@ const struct mmu_ops uffd_mmu_ops = {
 	.map_copy = uffd_map_copy,
 	.map_zero = uffd_map_zero,
 	.move_out = uffd_move_out,
+	.move_in = uffd_move_in,
 	.poison = uffd_poison,
 	.wake = uffd_wake,
 	.writeprotect = uffd_writeprotect,

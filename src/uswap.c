@@ -559,7 +559,7 @@ static int ctx_check_invariants_locked(struct uswap_ctx *ctx, struct region_tabl
 		if (n != atomic_load(&g->nr_swapcache))
 			return INVARIANT_FAIL();
 	}
-	if (ctx->pool.nr_free + cache != ctx->pool.nr)
+	if (ctx->pool.nr_free + ctx->pool.nr_warm + cache != ctx->pool.nr)
 		return INVARIANT_FAIL();
 	*residentp = resident;
 	*cachep = cache;

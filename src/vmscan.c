@@ -203,7 +203,7 @@ static int evict_run_wp(struct uswap_ctx *ctx, struct victim *v, unsigned int n,
 	}
 	for (unsigned int i = 0; i < n; i++) {
 		uint32_t f;
-		if (!pool_alloc_run(&ctx->pool, 1, &f)) {
+		if (!pool_alloc_run(ctx, 1, &f)) {
 			ctx->mmu->writeprotect(ctx, region_addr(v[i].r, v[i].idx),
 					       (size_t)(n - i) << PAGE_SHIFT, false);
 			for (unsigned int k = i; k < n; k++)
@@ -243,7 +243,7 @@ static int evict_run(struct uswap_ctx *ctx, struct victim *v, unsigned int n, ui
 		memset(written, 0xff, sizeof(written));
 
 	while (done < n) {
-		uint32_t first, got = pool_alloc_run(&ctx->pool, n - done, &first);
+		uint32_t first, got = pool_alloc_run(ctx, n - done, &first);
 		if (!got) {
 			for (unsigned int i = done; i < n; i++)
 				pte_unlock(v[i].r, v[i].idx, v[i].pte);

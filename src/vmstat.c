@@ -105,6 +105,9 @@ void vmstat_fill(struct uswap_ctx *ctx, struct uswap_group *g, struct uswap_stat
 			meta += rt->r[i]->nr_pages * sizeof(pte_t) + sizeof(struct region);
 	meta += pool_meta_bytes(&ctx->pool);
 	gauge[GAUGE_meta_bytes] = meta;
+	pthread_mutex_lock(&ctx->pool.lock);
+	gauge[GAUGE_pool_warm] = ctx->pool.nr_warm;
+	pthread_mutex_unlock(&ctx->pool.lock);
 
 	for (unsigned int i = 0; i < NR_VM_GAUGES; i++)
 		st->value[NR_VM_EVENTS + i] = gauge[i];

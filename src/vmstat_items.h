@@ -14,6 +14,7 @@ EVENT(pgfault_zero_around) /* never-touched pages mapped (zero page) around a se
 EVENT(spurious_fault)	  /* fault found already resolved by another thread (SPEC row 1) */
 EVENT(swapcache_hit)	  /* fault resolved from the swap cache: minor fault (row 5) */
 EVENT(swap_ra)		  /* pages read ahead (mapped with the faulting page); also in pswpin */
+EVENT(swpin_move)	  /* pages swapped in by moving a warm pool frame in (no copy) */
 EVENT(swap_ra_hit)	  /* read-ahead pages the stream walked over */
 EVENT(swpin_zero)	  /* refaults of pages evicted as zero (no slot, no I/O) */
 EVENT(swpout_zero)	  /* evictions of all-zero pages (no slot, no I/O) */
@@ -52,4 +53,5 @@ GAUGE(same_pages)	  /* zram mm_stat */
 GAUGE(pages_compacted)	  /* zram mm_stat */
 GAUGE(huge_pages)	  /* zram mm_stat */
 GAUGE(huge_pages_since)	  /* zram mm_stat */
+GAUGE(pool_warm)	  /* free pool frames kept populated for swap-ins (memory, not charged) */
 GAUGE(meta_bytes)	  /* uswap metadata: page tables, swap tables, pool frames, zram tables */

@@ -72,6 +72,13 @@ static void run(int kind, unsigned int flags)
 		CHECK_EQ(stat_of(ctx, NULL, "pgmajfault") + stat_of(ctx, NULL, "swap_ra"),
 			 stat_of(ctx, NULL, "pswpin"));
 		CHECK(stat_of(ctx, NULL, "swap_ra_hit") <= stat_of(ctx, NULL, "swap_ra"));
+		/* The sequential read moves read-ahead runs in from warm frames,
+		 * except where the slot is kept (the page must be mapped
+		 * write-protected, which only a copy can do). */
+		if (!(flags & (USWAP_F_NO_MOVE | USWAP_F_KEEP_CLEAN)))
+			CHECK(stat_of(ctx, NULL, "swpin_move") > NPAGES / 4);
+		if (flags & USWAP_F_NO_MOVE)
+			CHECK_EQ(stat_of(ctx, NULL, "swpin_move"), 0);
 	}
 	/* Every page first-touched once: by its own fault or around a sequential one. */
 	CHECK_EQ(stat_of(ctx, NULL, "pgfault_zero") + stat_of(ctx, NULL, "pgfault_zero_around"), NPAGES);

@@ -83,6 +83,20 @@ static long f_move_out(struct uswap_ctx *ctx, void *dst, uintptr_t src, size_t l
 	return done ? (long)done : -ENOENT;
 }
 
+static int f_move_in(struct uswap_ctx *ctx, uintptr_t dst, void *src, size_t len, size_t *mapped)
+{
+	int rc = f_map_copy(ctx, dst, src, len, false, mapped);
+	size_t done = mapped ? *mapped : (rc ? 0 : len);
+
+	if (!rc) { /* a move, not a copy */
+		fake.nr_copy--;
+		fake.nr_copied_pages -= len / PAGE_SIZE;
+	}
+	memset(src, 0xAB, done); /* the frames are empty now: catch reads of them */
+	fake.nr_moved_in_pages += done >> PAGE_SHIFT;
+	return rc;
+}
+
 static int f_poison(struct uswap_ctx *ctx, uintptr_t dst, size_t len)
 {
 	(void)ctx;
@@ -146,6 +160,7 @@ const struct mmu_ops fake_mmu_ops = {
 	.map_copy = f_map_copy,
 	.map_zero = f_map_zero,
 	.move_out = f_move_out,
+	.move_in = f_move_in,
 	.poison = f_poison,
 	.wake = f_wake,
 	.writeprotect = f_wp,

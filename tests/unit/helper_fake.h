@@ -15,7 +15,7 @@ struct fake_mmu {
 	uint8_t *written;     /* per page: written since mapped write-protected */
 	uint8_t *wp;	      /* per page: mapped write-protected */
 	uint8_t *poisoned;
-	unsigned long nr_zero, nr_copy, nr_copied_pages, nr_move_calls, nr_moved_pages, nr_poison, nr_wake, nr_release;
+	unsigned long nr_zero, nr_copy, nr_copied_pages, nr_move_calls, nr_moved_pages, nr_moved_in_pages, nr_poison, nr_wake, nr_release;
 	int fail_move_at;     /* page index where MOVE stops (-1: none) */
 	int copy_eagain;      /* next N copies fail with -EAGAIN */
 };

@@ -86,6 +86,27 @@ static void test_first_touch(void)
 	fake_teardown(ctx);
 }
 
+/* A sequential write fill maps real zeroed pages around each fault, never the
+ * zero page (a write to it would cost the program a kernel COW fault). */
+static void test_write_fault_around(void)
+{
+	struct region *r;
+	struct uswap_ctx *ctx = fake_setup(NP, NP, 1024, &r);
+
+	for (size_t i = 0; i < NP; i++) {
+		CHECK_EQ(fake_touch(ctx, r, i, true), 0);
+		for (int k = 0; k < 4096; k += 512)
+			CHECK(pg(i)[k] == 0);
+		fill_page(pg(i), 3, i, FILL_HALF);
+	}
+	CHECK_EQ(ev(ctx, "pgfault_zero") + ev(ctx, "pgfault_zero_around"), NP);
+	CHECK(ev(ctx, "pgfault_zero") < NP / 8);
+	CHECK_EQ(fake.nr_zero, 0);
+	CHECK_EQ(fake.nr_copied_pages, NP);
+	verify_all(ctx, r, 3);
+	fake_teardown(ctx);
+}
+
 /* Rows 5-10, 13, 23: pages go out and come back intact; major faults counted. */
 static void test_swap_roundtrip(void)
 {
@@ -407,9 +428,55 @@ static void test_eexist_not_claimed(void)
 	fake_teardown(ctx);
 }
 
+/*
+ * Frames freed after writeback stay warm; a sequential stream decompresses
+ * into a contiguous warm run and moves it into the program (no copy), which
+ * leaves the frames empty for the next eviction.  Beyond warm_max, warm frames
+ * are released in batches.
+ */
+static void test_warm_frames(void)
+{
+	struct region *r;
+	struct uswap_ctx *ctx = fake_setup(NP, 64, 1024, &r);
+
+	ctx->pool.warm_max = 48;
+	fill_all(ctx, r, 21);
+	CHECK(ctx->pool.nr_warm > 0 && ctx->pool.nr_warm <= 48);
+	CHECK(fake.nr_release > 0); /* trimmed beyond warm_max */
+	/* Write faults: the slot is freed, so the page need not be mapped
+	 * write-protected (a move cannot), and warm frames are used. */
+	for (size_t i = 0; i < NP; i++) {
+		CHECK_EQ(fake_touch(ctx, r, i, true), 0);
+		CHECK(verify_page(pg(i), 21, i, FILL_HALF));
+	}
+	CHECK(ev(ctx, "swpin_move") > 0);
+	CHECK_EQ(ev(ctx, "swpin_move"), fake.nr_moved_in_pages);
+	/* A move maps at least MOVE_IN_MIN pages: a fault and its read-ahead. */
+	CHECK(ev(ctx, "swpin_move") <= ev(ctx, "pswpin"));
+	CHECK_EQ(ev(ctx, "pool_warm"), ctx->pool.nr_warm);
+	CHECK_EQ(ctx_check_invariants(ctx), 0);
+	/* Draining leaves only empty frames; the data is untouched. */
+	uint32_t before = ctx->pool.nr_free;
+	uint32_t warm = ctx->pool.nr_warm;
+	pool_drain_warm(ctx);
+	CHECK_EQ(ctx->pool.nr_warm, 0);
+	CHECK_EQ(ctx->pool.nr_free, before + warm);
+	CHECK_EQ(ctx_check_invariants(ctx), 0);
+	verify_all(ctx, r, 21);
+	/* Random faults copy single pages and leave warm frames for the next stream. */
+	for (size_t k = 0; k < NP; k++) {
+		size_t i = (k * 97) % NP;
+		CHECK_EQ(fake_touch(ctx, r, i, false), 0);
+		CHECK(verify_page(pg(i), 21, i, FILL_HALF));
+	}
+	CHECK_EQ(ev(ctx, "swpin_move"), fake.nr_moved_in_pages);
+	fake_teardown(ctx);
+}
+
 int main(void)
 {
 	test_first_touch();
+	test_write_fault_around();
 	test_swap_roundtrip();
 	test_spurious();
 	test_swapcache_hit();
@@ -423,5 +490,6 @@ int main(void)
 	test_remove();
 	test_selfrm_pending();
 	test_eexist_not_claimed();
+	test_warm_frames();
 	return 0;
 }
