@@ -33,12 +33,13 @@
  *   workload threads' wall time not covered by that CPU time (blocked or
  *   preempted; for uswap its own threads' CPU hides part of it).
  * - Memory at the end of the access phase: kernel = pages of the working set
- *   in memory (mincore, page and swap cache) + zram mem_used_total + VmPTE
- *   (the cgroup's usage_in_bytes is shown too, and is the same to within the
- *   side array); uswap = nr_usage pages (resident + swap cache) +
- *   mem_used_total + meta_bytes + VmPTE (the child's RssAnon, in the CSV,
- *   agrees).  The kernel's own swap metadata (swap_map, zram table) is not
- *   visible per cgroup and is not counted.
+ *   in memory (mincore, page and swap cache) + zram mem_used_total + the
+ *   swap metadata it allocated for the device (zram slot table, swap_map,
+ *   swap cgroup map: the growth of their /proc/vmallocinfo entries across
+ *   swapon) + VmPTE (the cgroup's usage_in_bytes is shown too, and is the
+ *   same to within the side array); uswap = nr_usage pages (resident + swap
+ *   cache) + warm pool frames + mem_used_total + meta_bytes + VmPTE (the
+ *   child's RssAnon, in the CSV, agrees); the peak adds the peaks of each.
  * - Both swap devices have the same size: the largest working set of the run
  *   plus L.
  *
@@ -898,9 +899,42 @@ static int write_swap_header(const char *dev, uint64_t bytes)
 	return 0;
 }
 
+/*
+ * Bytes the kernel holds in vmalloc for swap metadata: the zram slot table
+ * (disksize_store), swap_map (swapon) and the swap cgroup map
+ * (swap_cgroup_swapon), from /proc/vmallocinfo.  0 if unreadable.
+ */
+static uint64_t kernel_swap_vmalloc(void)
+{
+	static const char *const who[] = { "disksize_store", "swapon", "swap_cgroup" };
+	FILE *f = fopen("/proc/vmallocinfo", "re");
+	char line[512];
+	uint64_t total = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long size;
+		char caller[256];
+		if (sscanf(line, "%*s %llu %255s", &size, caller) != 2)
+			continue;
+		for (size_t i = 0; i < sizeof(who) / sizeof(who[0]); i++)
+			if (strstr(caller, who[i])) {
+				total += size;
+				break;
+			}
+	}
+	fclose(f);
+	return total;
+}
+
+/* Swap metadata the kernel allocated for the benchmark's device (vmalloc). */
+static uint64_t kernel_swap_meta;
+
 /* Set up kernel swap on zram: a hot-added device, or zram0 if it is free. */
 static int zram_setup(uint64_t disksize)
 {
+	uint64_t vmalloc0 = kernel_swap_vmalloc();
 	char buf[256], num[32];
 	struct stat st;
 	int rc;
@@ -956,6 +990,8 @@ static int zram_setup(uint64_t disksize)
 		return -errno;
 	}
 	swap_on = 1;
+	uint64_t vmalloc1 = kernel_swap_vmalloc();
+	kernel_swap_meta = vmalloc1 > vmalloc0 ? vmalloc1 - vmalloc0 : 0;
 	return 0;
 }
 
@@ -1204,6 +1240,8 @@ static void child_main(const struct job *j, int sys, int wfd)
 			.log = uswap_log,
 		};
 		char spec[64];
+		if (getenv("XP_FLAGS"))
+			uo.flags = (unsigned)strtoul(getenv("XP_FLAGS"), NULL, 0);
 
 		rc = uswap_ctx_create(&uo, &c.ctx);
 		if (rc)
@@ -1283,10 +1321,10 @@ static void child_main(const struct job *j, int sys, int wfd)
 		res.compr_data = mm[1];
 		res.mem_store = mm[2];
 		res.mem_resident = res.resident_mincore; /* the working set's pages in memory */
-		res.mem_meta = 0; /* kernel swap metadata is not visible per cgroup */
-		res.mem_total = res.mem_resident + res.mem_store + res.mem_pte;
+		res.mem_meta = kernel_swap_meta; /* zram table, swap_map, swap cgroup map */
+		res.mem_total = res.mem_resident + res.mem_store + res.mem_meta + res.mem_pte;
 		res.mem_peak = (res.cg_peak > res.cg_usage ? res.cg_peak - res.cg_usage : 0) +
-			       res.mem_resident + mm[4] + res.mem_pte;
+			       res.mem_resident + mm[4] + res.mem_meta + res.mem_pte;
 	} else {
 		res.majflt = ustat(c.ctx, "pgmajfault") - maj0;
 		res.pswpin = ustat(c.ctx, "pswpin") - pswpin0;
@@ -1295,10 +1333,11 @@ static void child_main(const struct job *j, int sys, int wfd)
 		res.compr_data = ustat(c.ctx, "compr_data_size");
 		res.mem_store = ustat(c.ctx, "mem_used_total");
 		res.mem_meta = ustat(c.ctx, "meta_bytes");
-		res.mem_resident = ustat(c.ctx, "nr_usage") * PAGE; /* resident + swap cache */
+		/* resident + swap cache + warm pool frames (uncharged, but memory) */
+		res.mem_resident = (ustat(c.ctx, "nr_usage") + ustat(c.ctx, "pool_warm")) * PAGE;
 		res.mem_total = res.mem_resident + res.mem_store + res.mem_meta + res.mem_pte;
-		res.mem_peak = ustat(c.ctx, "nr_usage_max") * PAGE + ustat(c.ctx, "mem_used_max") +
-			       res.mem_meta + res.mem_pte;
+		res.mem_peak = (ustat(c.ctx, "nr_usage_max") + ustat(c.ctx, "pool_warm_max")) * PAGE +
+			       ustat(c.ctx, "mem_used_max") + res.mem_meta + res.mem_pte;
 		res.swap_ra = ustat(c.ctx, "swap_ra");
 		res.swap_ra_hit = ustat(c.ctx, "swap_ra_hit");
 		res.allocstall = ustat(c.ctx, "allocstall");
@@ -1998,9 +2037,10 @@ int main(int argc, char **argv)
 	printf("  %-34s each access is timed with CLOCK_MONOTONIC; a read reads 9 words of the page,\n"
 	       "  %-34s a write rewrites the whole page; 'fault' = an access that took >= 1 us\n",
 	       "", "");
-	printf("  %-34s kernel: working-set pages in memory (mincore) + zram mem_used_total + VmPTE\n"
-	       "  %-34s uswap: nr_usage pages + mem_used_total + meta_bytes + VmPTE\n",
-	       "memory total", "");
+	printf("  %-34s kernel: working-set pages in memory (mincore) + zram mem_used_total\n"
+	       "  %-34s        + swap metadata (vmallocinfo: zram table, swap_map, swap cgroup) + VmPTE\n"
+	       "  %-34s uswap: nr_usage + pool_warm pages + mem_used_total + meta_bytes + VmPTE\n",
+	       "memory total", "", "");
 
 	wr = calloc((size_t)nr_wl, sizeof(*wr));
 	if (!wr) {

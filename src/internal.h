@@ -177,6 +177,7 @@ struct page_pool {
 	uint32_t nr_free;	 /* empty free frames */
 	uint32_t nr_warm;	 /* warm frames (also set in used_bitmap) */
 	uint32_t warm_max;	 /* warm frames kept before the oldest are released */
+	uint32_t warm_peak;	 /* most warm frames ever */
 	uint32_t high_water;	 /* frames [0, high_water) have been used */
 };
 int pool_init(struct uswap_ctx *ctx, uint32_t nr_frames);

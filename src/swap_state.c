@@ -279,6 +279,8 @@ void pool_release_frames(struct uswap_ctx *ctx, uint32_t *idx, uint32_t n)
 			pool->warm_hint = i;
 	}
 	pool->nr_warm += n;
+	if (pool->nr_warm > pool->warm_peak)
+		pool->warm_peak = pool->nr_warm;
 	if (pool->nr_warm > pool->warm_max)
 		nr_trim = take_warm_locked(pool, trim, min_t(pool->nr_warm - pool->warm_max / 2,
 							     (uint32_t)WARM_TRIM_BATCH));

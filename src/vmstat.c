@@ -107,6 +107,7 @@ void vmstat_fill(struct uswap_ctx *ctx, struct uswap_group *g, struct uswap_stat
 	gauge[GAUGE_meta_bytes] = meta;
 	pthread_mutex_lock(&ctx->pool.lock);
 	gauge[GAUGE_pool_warm] = ctx->pool.nr_warm;
+	gauge[GAUGE_pool_warm_max] = ctx->pool.warm_peak;
 	pthread_mutex_unlock(&ctx->pool.lock);
 
 	for (unsigned int i = 0; i < NR_VM_GAUGES; i++)

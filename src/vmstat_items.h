@@ -54,4 +54,5 @@ GAUGE(pages_compacted)	  /* zram mm_stat */
 GAUGE(huge_pages)	  /* zram mm_stat */
 GAUGE(huge_pages_since)	  /* zram mm_stat */
 GAUGE(pool_warm)	  /* free pool frames kept populated for swap-ins (memory, not charged) */
+GAUGE(pool_warm_max)	  /* peak of pool_warm */
 GAUGE(meta_bytes)	  /* uswap metadata: page tables, swap tables, pool frames, zram tables */
