@@ -394,6 +394,12 @@ struct uswap_ctx {
 	struct swap_info *retired_swap; /* removed devices, freed at destroy */
 	_Atomic unsigned int rr_cursor;
 
+	/* A swap-in moves warm frames into the program (rather than copy) when it
+	 * maps at least this many pages: every move is a TLB shoot-down, which
+	 * reaches every CPU running one of the program's threads.  8 with a
+	 * background reclaim thread; 1 in signal mode without one, where the
+	 * faulting thread is usually the only one running. */
+	unsigned int move_in_min;
 	struct page_pool pool;
 
 	pthread_mutex_t groups_lock;

@@ -299,8 +299,6 @@ static void ra_finish(struct uswap_ctx *ctx, struct region *r, struct ra_page *r
 	count_event(ctx, g, pswpin, mapped);
 }
 
-/* Pages a swap-in must map at once to move warm frames rather than copy. */
-#define MOVE_IN_MIN 8
 
 /* Give back warm frames [first, first+n): the first @moved are empty (moved
  * into the program), the rest still hold a page. */
@@ -333,7 +331,7 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	struct swap_info *si;
 	const void *src;
 	uint32_t frame = FRAME_NIL;
-	bool activate = false, keep_slot, major = false;
+	bool activate = false, keep_slot, major = false, frame_moved = false;
 	struct ra_page ra[RA_MAX];
 	unsigned int win = 0, nr_ra = 0;
 	uint32_t warm = 0, nr_warm = 0; /* warm frames holding this fault's pages */
@@ -404,9 +402,9 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		 * UFFDIO_MOVE, or else into one buffer mapped with one UFFDIO_COPY. */
 		win = swap_ra_window(ctx, r, idx, &stream);
 		src = scratch;
-		if (win + 1 >= MOVE_IN_MIN && !keep_slot && ctx->mmu->move_in && ctx->use_move) {
+		if (win + 1 >= ctx->move_in_min && !keep_slot && ctx->mmu->move_in && ctx->use_move) {
 			nr_warm = pool_alloc_warm_run(&ctx->pool, 1 + win, &warm);
-			if (nr_warm >= MOVE_IN_MIN) {
+			if (nr_warm >= ctx->move_in_min) {
 				src = frame_addr(&ctx->pool, warm);
 				win = nr_warm - 1;
 			} else {
@@ -438,7 +436,7 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	if (nr_ra || nr_warm) {
 		/* Move only runs worth it: every move is a TLB shoot-down, which
 		 * costs more than copying a few pages.  A copy leaves frames warm. */
-		bool move = nr_warm && 1 + nr_ra >= MOVE_IN_MIN;
+		bool move = nr_warm && 1 + nr_ra >= ctx->move_in_min;
 		size_t len = (size_t)(1 + nr_ra) << PAGE_SHIFT;
 		if (move)
 			rc = map_result(ctx, g, ctx->mmu->move_in(ctx, addr, (void *)src, len, &mapped));
@@ -458,6 +456,14 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 			rc = 0;
 		else
 			nr_ra = 0;
+	} else if (frame != FRAME_NIL && ctx->move_in_min == 1 && !keep_slot && ctx->mmu->move_in) {
+		/* The swap-cache page itself goes back into the program. */
+		rc = map_result(ctx, g, ctx->mmu->move_in(ctx, addr, (void *)src, PAGE_SIZE, NULL));
+		if (!rc) {
+			count_event(ctx, g, swpin_move, 1);
+			pool_free_frames(&ctx->pool, &frame, 1);
+			frame_moved = true;
+		}
 	} else {
 		rc = map_page(ctx, g, addr, src, keep_slot); /* row 25 */
 	}
@@ -476,7 +482,8 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	}
 	if (frame != FRAME_NIL) {
 		/* The frame's page now lives in the program: cache -> resident. */
-		pool_release_frames(ctx, &frame, 1);
+		if (!frame_moved)
+			pool_release_frames(ctx, &frame, 1);
 		atomic_fetch_sub(&g->nr_swapcache, 1);
 		count_event(ctx, g, pgactivate, 1);
 	}

@@ -182,6 +182,7 @@ int ctx_create_with_mmu(const struct uswap_opts *opts, const struct mmu_ops *mmu
 		return rc;
 	}
 	ctx->mmu = mmu;
+	ctx->move_in_min = 8;
 	ctx->use_move = true;
 	ctx->wp_async = true;
 	ctx->zeropage = true;
@@ -205,7 +206,10 @@ int uswap_ctx_create(const struct uswap_opts *opts, struct uswap_ctx **ctxp)
 			return -EINVAL;
 		if (opts->mode != USWAP_MODE_THREAD && opts->mode != USWAP_MODE_SIGNAL)
 			return -EINVAL;
-		if (opts->size > offsetof(struct uswap_opts, flags) && (opts->flags & ~USWAP_F_ALL))
+		if (opts->size > offsetof(struct uswap_opts, flags) &&
+		    ((opts->flags & ~USWAP_F_ALL) ||
+		     (opts->flags & (USWAP_F_KSWAPD | USWAP_F_NO_KSWAPD)) ==
+			     (USWAP_F_KSWAPD | USWAP_F_NO_KSWAPD)))
 			return -EINVAL;
 		if (opts->nr_handlers > 64)
 			return -EINVAL;
@@ -222,6 +226,13 @@ int uswap_ctx_create(const struct uswap_opts *opts, struct uswap_ctx **ctxp)
 	rc = uffd_open(ctx);
 	if (rc)
 		goto out_pool;
+	/* Signal mode reclaims in the faulting thread unless asked otherwise;
+	 * write-protect eviction needs the thread (see vmscan.c). */
+	if (ctx->opts.mode == USWAP_MODE_SIGNAL && ctx->use_move &&
+	    !(ctx->opts.flags & USWAP_F_KSWAPD))
+		ctx->opts.flags |= USWAP_F_NO_KSWAPD;
+	ctx->move_in_min = (ctx->opts.flags & USWAP_F_NO_KSWAPD) &&
+			   ctx->opts.mode == USWAP_MODE_SIGNAL ? 1 : 8;
 	if (!ctx->use_move && (ctx->opts.flags & USWAP_F_NO_KSWAPD)) {
 		/* Write-protect eviction ages pages only in kswapd (see vmscan.c). */
 		uswap_log(ctx, USWAP_LOG_ERR, "write-protect eviction needs the background reclaim thread");

@@ -72,6 +72,8 @@ static void test_ctx_create(void)
 	CHECK_EQ(try_create(&o), -EINVAL);
 	o.flags = USWAP_F_NO_KSWAPD | (1u << 7);
 	CHECK_EQ(try_create(&o), -EINVAL);
+	o.flags = USWAP_F_NO_KSWAPD | USWAP_F_KSWAPD; /* contradictory */
+	CHECK_EQ(try_create(&o), -EINVAL);
 
 	/* Too many handler threads. */
 	memset(&o, 0, sizeof(o));

@@ -121,6 +121,11 @@ static void test_signal(void)
 	CHECK(stat_of(ctx, NULL, "nr_usage_max") <= LIMIT / 4096);
 	CHECK_EQ(stat_of(ctx, NULL, "swpin_poison"), 0);
 	CHECK_EQ(stat_of(ctx, NULL, "oom"), 0);
+	/* Signal mode reclaims in the faulting thread (no background thread),
+	 * and single-page swap-ins move warm frames in. */
+	CHECK_EQ(stat_of(ctx, NULL, "pgsteal_kswapd"), 0);
+	CHECK(stat_of(ctx, NULL, "pgsteal_direct") >= NPAGES - LIMIT / 4096);
+	CHECK(stat_of(ctx, NULL, "swpin_move") > stat_of(ctx, NULL, "pgmajfault") / 2);
 	check_invariants(ctx);
 
 	/* The limitation: read(2) into a page that is not resident fails with EFAULT
@@ -262,10 +267,30 @@ static void test_thread_readinto(void)
 	CHECK_EQ(uswap_ctx_destroy(ctx), 0);
 }
 
+/* USWAP_F_KSWAPD: signal mode with the background reclaim thread. */
+static void test_signal_kswapd(void)
+{
+	struct uswap_ctx *ctx = func_ctx(LIMIT, USWAP_MODE_SIGNAL, USWAP_F_KSWAPD);
+	unsigned char *mem = NULL;
+
+	CHECK_EQ(uswap_swapon(ctx, "zram:lz4:size=256M", 0, NULL), 0);
+	CHECK_EQ(uswap_mmap(ctx, NULL, SIZE, (void **)&mem), 0);
+	for (uint64_t p = 0; p < NPAGES; p++)
+		fill_page(mem + p * 4096, SEED + 1, p, FILL_HALF);
+	for (uint64_t p = 0; p < NPAGES; p++)
+		CHECK(verify_page(mem + p * 4096, SEED + 1, p, FILL_HALF));
+	CHECK(stat_of(ctx, NULL, "pgsteal_kswapd") > 0);
+	CHECK(stat_of(ctx, NULL, "pswpin") > 0);
+	check_invariants(ctx);
+	CHECK_EQ(uswap_munmap(ctx, mem, SIZE), 0);
+	CHECK_EQ(uswap_ctx_destroy(ctx), 0);
+}
+
 int main(void)
 {
 	signal(SIGALRM, on_alarm);
 	alarm(100);
 	test_signal();
+	test_signal_kswapd();
 	return 0;
 }
