@@ -26,6 +26,7 @@
 
 #include "uswap.h"
 #include "swap_entry.h"
+#include "sys.h"
 #include "backend/backend.h"
 
 #define PAGE_SIZE 4096UL
@@ -433,9 +434,6 @@ int sys_futex_wait(_Atomic uint32_t *addr, uint32_t val);
 int sys_futex_wait_timeout(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns);
 int sys_futex_wake(_Atomic uint32_t *addr, int nr);
 int sys_uffd_ioctl(int fd, unsigned long req, void *arg);
-int sys_madvise(void *addr, size_t len, int advice);
-void *sys_mmap_anon(size_t len);
-int sys_munmap(void *addr, size_t len);
 uint64_t now_ns(void);
 
 static inline _Atomic uint32_t *futex_word(void *p)

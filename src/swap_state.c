@@ -49,7 +49,7 @@ int pool_init(struct uswap_ctx *ctx, uint32_t nr_frames)
 		return -ENOMEM;
 	}
 	/* Frames are never worth a transparent huge page: moves are per 4 KiB. */
-	madvise(pool->base, (size_t)nr_frames << PAGE_SHIFT, MADV_NOHUGEPAGE);
+	sys_madvise(pool->base, (size_t)nr_frames << PAGE_SHIFT, MADV_NOHUGEPAGE);
 	pool->nr = nr_frames;
 	pool->nr_free = nr_frames;
 	pool->warm_max = POOL_WARM_MAX;

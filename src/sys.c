@@ -37,21 +37,32 @@ int sys_uffd_ioctl(int fd, unsigned long req, void *arg)
 	return ioctl(fd, req, arg) < 0 ? -errno : 0;
 }
 
+/*
+ * Memory system calls go straight to the kernel, never through the C
+ * library's symbols: the preload shim (uswap run) interposes mmap, munmap
+ * and madvise, and uswap's own memory must not be routed back into it.
+ */
 int sys_madvise(void *addr, size_t len, int advice)
 {
-	return madvise(addr, len, advice) < 0 ? -errno : 0;
+	return syscall(SYS_madvise, addr, len, advice) < 0 ? -errno : 0;
+}
+
+void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	long p = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	return p < 0 && p > -4096 ? MAP_FAILED : (void *)p;
 }
 
 void *sys_mmap_anon(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
+	void *p = sys_mmap(NULL, len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
 int sys_munmap(void *addr, size_t len)
 {
-	return munmap(addr, len) < 0 ? -errno : 0;
+	return syscall(SYS_munmap, addr, len) < 0 ? -errno : 0;
 }
 
 uint64_t now_ns(void)

@@ -445,12 +445,12 @@ int uswap_mmap(struct uswap_ctx *ctx, struct uswap_group *g, size_t len, void **
 		return -EINVAL;
 	nr_pages = (len + PAGE_SIZE - 1) >> PAGE_SHIFT;
 	if (ctx->mmu == &uffd_mmu_ops) {
-		addr = mmap(NULL, nr_pages << PAGE_SHIFT, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		addr = sys_mmap(NULL, nr_pages << PAGE_SHIFT, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (addr == MAP_FAILED)
 			return -ENOMEM;
 		/* uswap moves single 4 KiB pages; a THP would be split on every move. */
-		madvise(addr, nr_pages << PAGE_SHIFT, MADV_NOHUGEPAGE);
+		sys_madvise(addr, nr_pages << PAGE_SHIFT, MADV_NOHUGEPAGE);
 	} else {
 		addr = *addrp; /* fake MMU: the test supplies the address */
 	}
@@ -479,7 +479,7 @@ out_free:
 	region_free(r);
 out_unmap:
 	if (ctx->mmu == &uffd_mmu_ops)
-		munmap(addr, nr_pages << PAGE_SHIFT);
+		sys_munmap(addr, nr_pages << PAGE_SHIFT);
 	return rc;
 }
 

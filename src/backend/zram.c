@@ -51,6 +51,7 @@
  *   Compression contexts are per thread (write() may allocate).
  */
 #include "backend/backend.h"
+#include "sys.h"
 #include "backend/zsmalloc.h"
 
 #include <errno.h>
@@ -235,7 +236,7 @@ static int slot_entry_alloc(struct zram *z, uint64_t slot, _Atomic uint64_t **ep
 	if (!t) {
 		if (z->mem_limit && zram_mem_used(z) + ZRAM_TABLE_BYTES > z->mem_limit)
 			return -ENOSPC;
-		t = mmap(NULL, ZRAM_TABLE_BYTES, PROT_READ | PROT_WRITE,
+		t = sys_mmap(NULL, ZRAM_TABLE_BYTES, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (t == MAP_FAILED)
 			return -ENOMEM;
@@ -245,7 +246,7 @@ static int slot_entry_alloc(struct zram *z, uint64_t slot, _Atomic uint64_t **ep
 			atomic_fetch_add_explicit(&z->table_bytes, ZRAM_TABLE_BYTES + sizeof(*z->tables),
 						  memory_order_relaxed);
 		} else {
-			munmap(t, ZRAM_TABLE_BYTES); /* another writer of this chunk won */
+			sys_munmap(t, ZRAM_TABLE_BYTES); /* another writer of this chunk won */
 			t = expected;
 		}
 	}
@@ -576,7 +577,7 @@ static void zram_destroy(void *priv)
 		_Atomic uint64_t *t = atomic_load_explicit(&z->tables[i], memory_order_relaxed);
 
 		if (t)
-			munmap(t, ZRAM_TABLE_BYTES);
+			sys_munmap(t, ZRAM_TABLE_BYTES);
 	}
 	free(z->tables);
 	for (unsigned int i = 0; z->rctx && i < z->nr_rctx; i++)

@@ -7,6 +7,7 @@
  * reads, lock order).
  */
 #include "backend/zsmalloc.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -318,7 +319,7 @@ static struct zs_chunk *chunk_create_locked(struct zs_pool *pool, uint32_t pages
 	c = calloc(1, bytes);
 	if (!c)
 		return NULL;
-	base = mmap(NULL, ZS_CHUNK_BYTES, PROT_READ | PROT_WRITE,
+	base = sys_mmap(NULL, ZS_CHUNK_BYTES, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED) {
 		free(c);
@@ -413,7 +414,7 @@ static void span_release(struct zs_pool *pool, struct zs_class *cls, struct zs_s
 	 * written here and we would zap its objects.  Lock-free readers that
 	 * still look here read zeros and retry.
 	 */
-	madvise(sp->base, chunk->span_bytes, MADV_DONTNEED);
+	sys_madvise(sp->base, chunk->span_bytes, MADV_DONTNEED);
 
 	pthread_mutex_lock(&pool->span_lock);
 	chunk->spans[sp->slot] = NULL;
@@ -565,7 +566,7 @@ int zs_pool_create(struct zs_pool **poolp, zs_move_fn move, void *move_ctx)
 		pthread_mutex_init(&pool->classes[c].lock, NULL);
 	}
 
-	pool->chunks = mmap(NULL, ZS_MAX_CHUNKS * sizeof(*pool->chunks), PROT_READ | PROT_WRITE,
+	pool->chunks = sys_mmap(NULL, ZS_MAX_CHUNKS * sizeof(*pool->chunks), PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (pool->chunks == MAP_FAILED)
 		goto out_free_classes;
@@ -593,12 +594,12 @@ void zs_pool_destroy(struct zs_pool *pool)
 
 		for (uint32_t s = 0; s < c->nr_carved; s++)
 			free(c->spans[s]);
-		munmap(c->base, ZS_CHUNK_BYTES);
+		sys_munmap(c->base, ZS_CHUNK_BYTES);
 		free(c);
 	}
 	for (uint32_t p = 0; p <= ZS_MAX_SPAN_PAGES; p++)
 		free(pool->cache[p].free);
-	munmap(pool->chunks, ZS_MAX_CHUNKS * sizeof(*pool->chunks));
+	sys_munmap(pool->chunks, ZS_MAX_CHUNKS * sizeof(*pool->chunks));
 	for (uint32_t c = 0; c < pool->nr_classes; c++)
 		pthread_mutex_destroy(&pool->classes[c].lock);
 	pthread_mutex_destroy(&pool->span_lock);

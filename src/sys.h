@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sys.h - uswap's memory system calls: raw syscall(2)s, so that the preload
+ * shim's interposed mmap/munmap/madvise never see uswap's own memory.
+ */
+#ifndef USWAP_SYS_H
+#define USWAP_SYS_H
+
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+
+/* 0 or -errno. */
+int sys_madvise(void *addr, size_t len, int advice);
+/* mmap(2): the mapping, or MAP_FAILED with errno set. */
+void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+/* A private anonymous read-write mapping (MAP_NORESERVE), or NULL. */
+void *sys_mmap_anon(size_t len);
+/* 0 or -errno. */
+int sys_munmap(void *addr, size_t len);
+
+#endif
