@@ -16,6 +16,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -143,10 +144,64 @@ int uswap_group_set_oom(struct uswap_group *group, enum uswap_oom_policy policy)
  */
 int uswap_mmap(struct uswap_ctx *ctx, struct uswap_group *group, size_t len, void **addrp);
 /*
- * uswap_munmap - unmap a whole region returned by uswap_mmap(); its swap
- * slots are freed.  Return: 0; -EINVAL not the start and length of a region.
+ * uswap_munmap - unmap [@addr, @addr+@len) of memory returned by
+ * uswap_mmap(): a whole region or any page-aligned part of one (what is
+ * left stays managed); swap slots of the pages are freed.
+ * Return: 0; -EINVAL @addr unaligned, or the range not inside one region.
  */
 int uswap_munmap(struct uswap_ctx *ctx, void *addr, size_t len);
+
+/*
+ * uswap_region_find - the managed region containing @addr.
+ * Return: 0 with *@startp and *@lenp set (either may be NULL); -ENOENT not
+ * managed by @ctx; -EINVAL.
+ */
+int uswap_region_find(struct uswap_ctx *ctx, const void *addr, void **startp, size_t *lenp);
+
+/*
+ * uswap_mremap - mremap(2) for managed memory: shrink, grow in place, or
+ * move (MREMAP_MAYMOVE, MREMAP_FIXED with @new_addr).  Pages keep their
+ * contents wherever they are (resident, swap cache or swap device); nothing
+ * is read or written.  [@old_addr, +@old_len) must be inside one region.
+ * Return: 0 with *@resultp set; -EINVAL; -ENOMEM (cannot grow in place
+ * without MREMAP_MAYMOVE, or out of memory).
+ */
+int uswap_mremap(struct uswap_ctx *ctx, void *old_addr, size_t old_len, size_t new_len, int flags,
+		 void *new_addr, void **resultp);
+
+/*
+ * uswap_madvise - madvise(2) for managed memory:
+ *   MADV_DONTNEED, MADV_FREE  drop the pages (they read back as zeroes);
+ *   MADV_WILLNEED             swap the pages in now;
+ *   MADV_COLD                 age them: they are the next to be evicted;
+ *   MADV_PAGEOUT              evict them now.
+ * The range must be inside one region.  Return: 0; -EINVAL (other advice,
+ * unaligned, not managed).
+ */
+int uswap_madvise(struct uswap_ctx *ctx, void *addr, size_t len, int advice);
+
+/*
+ * uswap_mlock - pin [@addr, @addr+@len) in memory (swapped in now, charged,
+ * never evicted) or, with @lock false, unpin it.  Return: 0; -EINVAL;
+ * -ENOMEM the group's limit cannot hold the pinned pages.
+ */
+int uswap_mlock(struct uswap_ctx *ctx, void *addr, size_t len, bool lock);
+
+/*
+ * fork(2) of a process with managed memory: call uswap_fork_prepare()
+ * before fork() (it waits for uswap's threads to be idle and keeps them so),
+ * then uswap_fork_parent() in the parent (they resume) and
+ * uswap_fork_child() in the child.  The child cannot use the context's
+ * threads or userfaultfd: uswap_fork_child() gives it a private copy of all
+ * managed memory, every page made resident with its contents (swapped pages
+ * read from the copy of the swap devices the child inherited), and the
+ * memory is plain memory from then on.  The child must not use @ctx again.
+ * Return: 0; -errno (the child's memory could not be made whole: pages that
+ * could not be read are left unreadable, SIGBUS on access where possible).
+ */
+int uswap_fork_prepare(struct uswap_ctx *ctx);
+void uswap_fork_parent(struct uswap_ctx *ctx);
+int uswap_fork_child(struct uswap_ctx *ctx);
 
 /*
  * Statistics.  Counters are numbered 0..USWAP_NR_STATS-1; names follow

@@ -497,6 +497,56 @@ int uswap_munmap(struct uswap_ctx *ctx, void *addr, size_t len)
 	return 0;
 }
 
+int uswap_region_find(struct uswap_ctx *ctx, const void *addr, void **startp, size_t *lenp)
+{
+	struct region *r;
+
+	if (!ctx)
+		return -EINVAL;
+	r = region_lookup(ctx, (uintptr_t)addr);
+	if (!r)
+		return -ENOENT;
+	if (startp)
+		*startp = (void *)r->start;
+	if (lenp)
+		*lenp = r->nr_pages << PAGE_SHIFT;
+	return 0;
+}
+
+/* FIXME(issue 4, in progress this session): placeholders replaced by the
+ * real implementations in mm_ops.c. */
+int uswap_mremap(struct uswap_ctx *ctx, void *old_addr, size_t old_len, size_t new_len, int flags,
+		 void *new_addr, void **resultp)
+{
+	(void)ctx, (void)old_addr, (void)old_len, (void)new_len, (void)flags, (void)new_addr,
+		(void)resultp;
+	return -ENOSYS;
+}
+int uswap_madvise(struct uswap_ctx *ctx, void *addr, size_t len, int advice)
+{
+	(void)ctx, (void)addr, (void)len, (void)advice;
+	return -ENOSYS;
+}
+int uswap_mlock(struct uswap_ctx *ctx, void *addr, size_t len, bool lock)
+{
+	(void)ctx, (void)addr, (void)len, (void)lock;
+	return -ENOSYS;
+}
+int uswap_fork_prepare(struct uswap_ctx *ctx)
+{
+	(void)ctx;
+	return -ENOSYS;
+}
+void uswap_fork_parent(struct uswap_ctx *ctx)
+{
+	(void)ctx;
+}
+int uswap_fork_child(struct uswap_ctx *ctx)
+{
+	(void)ctx;
+	return -ENOSYS;
+}
+
 /* ---- statistics and reclaim --------------------------------------------------------------- */
 
 int uswap_stats_get(struct uswap_ctx *ctx, struct uswap_group *g, struct uswap_stats *st)
