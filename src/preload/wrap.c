@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+/*
+ * wrap.c - what uswap's objects call instead of malloc and pthread_create in
+ * libuswap_preload.so (the link uses -Wl,--wrap=malloc,... so that only the
+ * objects linked into the shim, libzstd.a included, are redirected).
+ *
+ * Memory: the program may run jemalloc, which maps its chunks with mmap(2)
+ * through the PLT, so they become managed memory.  If uswap's own tables or
+ * zstd's compression contexts came from that allocator they could be swapped
+ * out, and a handler thread touching them would wait for a fault only a handler
+ * thread can resolve.  So uswap allocates from glibc's malloc (__libc_malloc),
+ * whose mmap and brk calls are internal to glibc and never reach the shim.
+ *
+ * Threads: a thread started by uswap (handlers, kswapd) or by the shim (the
+ * stats server) is marked, and the interposers send its memory calls straight
+ * to the kernel.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "preload.h"
+
+void *__libc_malloc(size_t size);
+void *__libc_calloc(size_t nmemb, size_t size);
+void *__libc_realloc(void *ptr, size_t size);
+void *__libc_memalign(size_t align, size_t size);
+void __libc_free(void *ptr);
+
+_Thread_local int shim_depth __attribute__((tls_model("initial-exec")));
+static _Thread_local bool internal __attribute__((tls_model("initial-exec")));
+
+bool shim_internal_thread(void)
+{
+	return internal;
+}
+
+/* --wrap targets: declared here only to satisfy -Wmissing-prototypes. */
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t nmemb, size_t size);
+void *__wrap_realloc(void *ptr, size_t size);
+void *__wrap_aligned_alloc(size_t align, size_t size);
+int __wrap_posix_memalign(void **p, size_t align, size_t size);
+void __wrap_free(void *ptr);
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
+
+void *__wrap_malloc(size_t size)
+{
+	return __libc_malloc(size);
+}
+
+void *__wrap_calloc(size_t nmemb, size_t size)
+{
+	return __libc_calloc(nmemb, size);
+}
+
+void *__wrap_realloc(void *ptr, size_t size)
+{
+	return __libc_realloc(ptr, size);
+}
+
+void *__wrap_aligned_alloc(size_t align, size_t size)
+{
+	return __libc_memalign(align, size);
+}
+
+int __wrap_posix_memalign(void **p, size_t align, size_t size)
+{
+	void *m;
+
+	if (align < sizeof(void *) || (align & (align - 1)))
+		return EINVAL;
+	m = __libc_memalign(align, size);
+	if (!m)
+		return ENOMEM;
+	*p = m;
+	return 0;
+}
+
+void __wrap_free(void *ptr)
+{
+	__libc_free(ptr);
+}
+
+struct start {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static void *internal_start(void *p)
+{
+	struct start s = *(struct start *)p;
+
+	__libc_free(p);
+	internal = true;
+	return s.fn(s.arg);
+}
+
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	struct start *s = __libc_malloc(sizeof(*s));
+	int rc;
+
+	if (!s)
+		return EAGAIN;
+	s->fn = fn;
+	s->arg = arg;
+	rc = __real_pthread_create(t, attr, internal_start, s);
+	if (rc)
+		__libc_free(s);
+	return rc;
+}
