@@ -118,6 +118,7 @@ struct region {
 	struct uswap_group *group;
 	struct region *group_next;  /* group->regions list, under group->regions_lock */
 	_Atomic bool dead;	    /* unmapped: faults and reclaim ignore it */
+	_Atomic uint64_t nr_holes;  /* pages unmapped by partial munmaps (mremap.c) */
 	_Atomic uint64_t nr_present;
 	_Atomic uint64_t nr_swapped;
 	/* readahead streams (swap_state.c); racy updates only blur the heuristic */
@@ -138,6 +139,13 @@ struct region *region_lookup(struct uswap_ctx *ctx, uintptr_t addr);
 int region_insert(struct uswap_ctx *ctx, struct region *r);
 int region_remove(struct uswap_ctx *ctx, struct region *r);
 struct region *region_alloc(uintptr_t start, size_t nr_pages, struct uswap_group *g);
+/* Map and register a new region (uswap.c); @addr NULL = anywhere, else MAP_FIXED. */
+int region_create(struct uswap_ctx *ctx, struct uswap_group *g, void *addr, size_t nr_pages,
+		  struct region **rp);
+/* Drop every page of @r, unregister and unmap it, free it (uswap.c). */
+void region_destroy(struct uswap_ctx *ctx, struct region *r);
+/* Unmap the addresses of @r that are still ours (mremap.c). */
+void region_unmap_all(struct uswap_ctx *ctx, struct region *r);
 void region_free(struct region *r);
 static inline uintptr_t region_addr(const struct region *r, size_t idx)
 {
@@ -322,6 +330,7 @@ struct uswap_group {
 	_Atomic uint64_t nonresident_age;
 	_Atomic uint32_t reclaim_seq;  /* bumped (and futex-woken) whenever reclaim frees pages */
 	_Atomic int nr_reclaimers;     /* threads inside try_to_free_pages for this group */
+	_Atomic uint64_t nr_mlocked;   /* pinned pages (madvise.c) */
 	_Atomic int reclaim_waiters;   /* charges sleeping on reclaim_seq */
 };
 void group_init(struct uswap_ctx *ctx, struct uswap_group *g, unsigned int id, const char *name,
@@ -338,6 +347,8 @@ struct uswap_group *group_by_id(struct uswap_ctx *ctx, unsigned int id);
 enum reclaim_who { RECLAIM_KSWAPD, RECLAIM_DIRECT, RECLAIM_USER };
 /* Reclaim until @g has @nr_free free pages under its limit (or @nr pages freed when unlimited).
  * Return: pages freed. */
+unsigned int reclaim_range(struct uswap_ctx *ctx, struct region *r, size_t first, size_t nr,
+			   unsigned int *freed_zero);
 uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum reclaim_who who);
 void wakeup_kswapd(struct uswap_ctx *ctx);
 int kswapd_start(struct uswap_ctx *ctx);
@@ -413,6 +424,8 @@ struct uswap_ctx {
 	pthread_cond_t kswapd_wait;
 	bool kswapd_wake;
 	pthread_mutex_t kswapd_run_lock; /* held while kswapd reclaims; checkers take it to quiesce */
+	pthread_rwlock_t evict_lock;	 /* read: an eviction batch; write: fork (fork.c) */
+	_Atomic bool forked_child;	 /* this is a forked child's copy: unusable */
 
 	struct vm_events events;
 	/* signal mode */

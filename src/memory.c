@@ -583,7 +583,9 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 		rc = do_anonymous_page(ctx, r, idx, pte, flags, &newpte);
 		break;
 	case PTE_MARKER:
-		if (pte_marker_kind(pte) == MARKER_ZERO) { /* row 3 */
+		if (pte_marker_kind(pte) >= MARKER_HOLE) {
+			rc = -EFAULT; /* unmapped (partial munmap): not ours */
+		} else if (pte_marker_kind(pte) == MARKER_ZERO) { /* row 3 */
 			rc = do_anonymous_page(ctx, r, idx, pte, flags, &newpte);
 		} else {
 			/* Poisoned: re-install the kernel marker (it may have been

@@ -210,9 +210,11 @@ void region_zap_range(struct uswap_ctx *ctx, struct region *r, size_t first, siz
 
 	for (size_t i = first; i < first + nr && i < r->nr_pages; i++) {
 		pte_t pte = pte_read(r, i);
-		if (pte == PTE_NONE)
+		if (pte == PTE_NONE || pte == make_marker_pte(MARKER_HOLE) ||
+		    pte == make_marker_pte(MARKER_GONE))
 			continue; /* racy peek: a none PTE only changes on a fault, which
-				   * the kernel has not delivered for a dropped page */
+				   * the kernel has not delivered for a dropped page; holes
+				   * only change by munmap */
 		pte = pte_lock(r, i);
 		if (from_event && (pte & PTE_SELFRM)) {
 			pte_unlock(r, i, pte & ~PTE_SELFRM);
@@ -222,6 +224,8 @@ void region_zap_range(struct uswap_ctx *ctx, struct region *r, size_t first, siz
 		case PTE_PRESENT:
 			if (pte & PTE_SLOT)
 				zap_swap_entry(ctx, r, pte_to_swp_entry(pte));
+			if (pte_mlocked(pte))
+				atomic_fetch_sub(&g->nr_mlocked, 1);
 			atomic_fetch_sub(&r->nr_present, 1);
 			atomic_fetch_sub(&g->nr_resident, 1);
 			mem_cgroup_uncharge(g, 1);
@@ -253,10 +257,11 @@ int region_check_invariants(struct region *r)
 			present++;
 		else if (pte_is_swap(pte))
 			swapped++;
-		if (pte_present(pte) && !(pte & PTE_SLOT) && (pte >> SWP_TYPE_SHIFT))
-			return INVARIANT_FAIL(); /* payload without a slot */
-		if (pte_is_marker(pte) && pte_marker_kind(pte) != MARKER_ZERO &&
-		    pte_marker_kind(pte) != MARKER_POISON)
+		if (pte_is_marker(pte) && (pte_marker_kind(pte) < MARKER_ZERO ||
+					   pte_marker_kind(pte) > MARKER_GONE))
+			return INVARIANT_FAIL();
+		if (pte_present(pte) && !(pte & PTE_SLOT) && (pte & ~(PTE_TYPE_MASK | PTE_FLAGS_MASK)) &&
+		    (pte & ~(PTE_TYPE_MASK | PTE_FLAGS_MASK)) != PTE_MLOCKED)
 			return INVARIANT_FAIL();
 	}
 	if (present != atomic_load(&r->nr_present) || swapped != atomic_load(&r->nr_swapped))

@@ -50,6 +50,10 @@ typedef uint64_t pte_t;
 #define PTE_SLOT (1ULL << 6)
 #define PTE_SELFRM (1ULL << 7)
 #define PTE_FLAGS_MASK 0xfcULL
+/* A present page without a kept slot has no payload; its lowest payload bit
+ * then says the page is mlocked (pinned: never evicted).  Pinning gives up
+ * the kept slot (madvise.c), so the two never meet. */
+#define PTE_MLOCKED (1ULL << 8)
 
 #define SWP_TYPE_SHIFT 8
 #define SWP_TYPE_BITS 5
@@ -60,6 +64,8 @@ typedef uint64_t pte_t;
 /* Marker kinds (payload of a PTE_MARKER). */
 #define MARKER_ZERO 1ULL   /* evicted while all zero: refault maps zeroes, no slot used */
 #define MARKER_POISON 2ULL /* data lost: every access gets SIGBUS (UFFDIO_POISON) */
+#define MARKER_HOLE 3ULL   /* unmapped by a partial munmap: a PROT_NONE reservation of ours */
+#define MARKER_GONE 4ULL   /* a hole unmapped again: the addresses are not ours any more */
 
 _Static_assert(SWP_OFFSET_BITS == 51, "swap offset width");
 _Static_assert((PTE_LOCKED | PTE_WAITERS) < (1ULL << 32), "futex bits must be in the low word");
@@ -95,6 +101,10 @@ static inline bool pte_none(pte_t pte)
 static inline bool pte_present(pte_t pte)
 {
 	return pte_type(pte) == PTE_PRESENT;
+}
+static inline bool pte_mlocked(pte_t pte)
+{
+	return (pte & (PTE_TYPE_MASK | PTE_SLOT | PTE_MLOCKED)) == (PTE_PRESENT | PTE_MLOCKED);
 }
 static inline bool pte_is_swap(pte_t pte)
 {

@@ -161,6 +161,14 @@ static int ctx_init_common(struct uswap_ctx *ctx, const struct uswap_opts *opts)
 	pthread_mutex_init(&ctx->groups_lock, NULL);
 	pthread_mutex_init(&ctx->kswapd_lock, NULL);
 	pthread_mutex_init(&ctx->kswapd_run_lock, NULL);
+	{
+		/* Writers first: a fork must not wait behind a stream of evictions. */
+		pthread_rwlockattr_t a;
+		pthread_rwlockattr_init(&a);
+		pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&ctx->evict_lock, &a);
+		pthread_rwlockattr_destroy(&a);
+	}
 	pthread_cond_init(&ctx->kswapd_wait, NULL);
 	group_init(ctx, &ctx->root, 0, "root", ctx->opts.limit_bytes >> PAGE_SHIFT);
 	ctx->groups[0] = &ctx->root;
@@ -271,7 +279,7 @@ out_free:
 	return rc;
 }
 
-static void region_destroy(struct uswap_ctx *ctx, struct region *r)
+void region_destroy(struct uswap_ctx *ctx, struct region *r)
 {
 	struct uswap_group *g = r->group;
 
@@ -292,8 +300,7 @@ static void region_destroy(struct uswap_ctx *ctx, struct region *r)
 	g->nr_regions--;
 	pthread_mutex_unlock(&g->regions_lock);
 	region_remove(ctx, r);
-	if (ctx->mmu == &uffd_mmu_ops)
-		sys_munmap((void *)r->start, r->nr_pages << PAGE_SHIFT);
+	region_unmap_all(ctx, r);
 	region_free(r);
 }
 
@@ -430,29 +437,25 @@ int uswap_group_set_oom(struct uswap_group *g, enum uswap_oom_policy policy)
 
 /* ---- regions ----------------------------------------------------------------------- */
 
-int uswap_mmap(struct uswap_ctx *ctx, struct uswap_group *g, size_t len, void **addrp)
+/*
+ * region_create - map @nr_pages at @addr (MAP_FIXED) or anywhere (@addr NULL)
+ * and manage them under @g.  The fake MMU's tests pass the address to use.
+ * Return: 0 with *@rp set; -ENOMEM.
+ */
+int region_create(struct uswap_ctx *ctx, struct uswap_group *g, void *addr, size_t nr_pages,
+		  struct region **rp)
 {
 	struct region *r;
-	void *addr = NULL;
-	size_t nr_pages;
 	int rc;
 
-	if (!ctx || !addrp || !len || len > (1ULL << 46))
-		return -EINVAL;
-	if (!g)
-		g = &ctx->root;
-	if (g->ctx != ctx)
-		return -EINVAL;
-	nr_pages = (len + PAGE_SIZE - 1) >> PAGE_SHIFT;
 	if (ctx->mmu == &uffd_mmu_ops) {
-		addr = sys_mmap(NULL, nr_pages << PAGE_SHIFT, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		addr = sys_mmap(addr, nr_pages << PAGE_SHIFT, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (addr ? MAP_FIXED : 0),
+				-1, 0);
 		if (addr == MAP_FAILED)
 			return -ENOMEM;
 		/* uswap moves single 4 KiB pages; a THP would be split on every move. */
 		sys_madvise(addr, nr_pages << PAGE_SHIFT, MADV_NOHUGEPAGE);
-	} else {
-		addr = *addrp; /* fake MMU: the test supplies the address */
 	}
 	r = region_alloc((uintptr_t)addr, nr_pages, g);
 	if (!r) {
@@ -470,7 +473,7 @@ int uswap_mmap(struct uswap_ctx *ctx, struct uswap_group *g, size_t len, void **
 	g->regions = r;
 	g->nr_regions++;
 	pthread_mutex_unlock(&g->regions_lock);
-	*addrp = addr;
+	*rp = r;
 	return 0;
 
 out_unreg:
@@ -483,17 +486,23 @@ out_unmap:
 	return rc;
 }
 
-int uswap_munmap(struct uswap_ctx *ctx, void *addr, size_t len)
+int uswap_mmap(struct uswap_ctx *ctx, struct uswap_group *g, size_t len, void **addrp)
 {
 	struct region *r;
+	int rc;
 
-	if (!ctx || !addr)
+	if (!ctx || !addrp || !len || len > (1ULL << 46))
 		return -EINVAL;
-	r = region_lookup(ctx, (uintptr_t)addr);
-	if (!r || r->start != (uintptr_t)addr ||
-	    r->nr_pages != (len + PAGE_SIZE - 1) >> PAGE_SHIFT)
+	if (!g)
+		g = &ctx->root;
+	if (g->ctx != ctx)
 		return -EINVAL;
-	region_destroy(ctx, r);
+	/* The fake MMU of the unit tests supplies the address in *addrp. */
+	rc = region_create(ctx, g, ctx->mmu == &uffd_mmu_ops ? NULL : *addrp,
+			   (len + PAGE_SIZE - 1) >> PAGE_SHIFT, &r);
+	if (rc)
+		return rc;
+	*addrp = (void *)r->start;
 	return 0;
 }
 
@@ -506,45 +515,14 @@ int uswap_region_find(struct uswap_ctx *ctx, const void *addr, void **startp, si
 	r = region_lookup(ctx, (uintptr_t)addr);
 	if (!r)
 		return -ENOENT;
+	pte_t pte = pte_read(r, ((uintptr_t)addr - r->start) >> PAGE_SHIFT);
+	if (pte_is_marker(pte) && pte_marker_kind(pte) >= MARKER_HOLE)
+		return -ENOENT; /* unmapped by a partial munmap */
 	if (startp)
 		*startp = (void *)r->start;
 	if (lenp)
 		*lenp = r->nr_pages << PAGE_SHIFT;
 	return 0;
-}
-
-/* FIXME(issue 4, in progress this session): placeholders replaced by the
- * real implementations in mm_ops.c. */
-int uswap_mremap(struct uswap_ctx *ctx, void *old_addr, size_t old_len, size_t new_len, int flags,
-		 void *new_addr, void **resultp)
-{
-	(void)ctx, (void)old_addr, (void)old_len, (void)new_len, (void)flags, (void)new_addr,
-		(void)resultp;
-	return -ENOSYS;
-}
-int uswap_madvise(struct uswap_ctx *ctx, void *addr, size_t len, int advice)
-{
-	(void)ctx, (void)addr, (void)len, (void)advice;
-	return -ENOSYS;
-}
-int uswap_mlock(struct uswap_ctx *ctx, void *addr, size_t len, bool lock)
-{
-	(void)ctx, (void)addr, (void)len, (void)lock;
-	return -ENOSYS;
-}
-int uswap_fork_prepare(struct uswap_ctx *ctx)
-{
-	(void)ctx;
-	return -ENOSYS;
-}
-void uswap_fork_parent(struct uswap_ctx *ctx)
-{
-	(void)ctx;
-}
-int uswap_fork_child(struct uswap_ctx *ctx)
-{
-	(void)ctx;
-	return -ENOSYS;
 }
 
 /* ---- statistics and reclaim --------------------------------------------------------------- */

@@ -66,11 +66,11 @@ static unsigned int isolate_resident(struct uswap_group *g, struct victim *v, un
 		}
 		pte_t pte = pte_read(r, idx);
 		seen++;
-		if (pte_present(pte) && !(pte & PTE_LOCKED)) {
+		if (pte_present(pte) && !(pte & PTE_LOCKED) && !pte_mlocked(pte)) {
 			pte_t locked;
 			(*scanned)++;
 			if (pte_trylock(r, idx, &locked)) {
-				if (!pte_present(locked)) {
+				if (!pte_present(locked) || pte_mlocked(locked)) {
 					pte_unlock(r, idx, locked);
 				} else if (locked & PTE_REFERENCED) {
 					pte_unlock(r, idx, locked & ~PTE_REFERENCED);
@@ -231,7 +231,7 @@ static int evict_run(struct uswap_ctx *ctx, struct victim *v, unsigned int n, ui
 		     unsigned int *nr_released)
 {
 	uint64_t written[RECLAIM_BATCH / 64 + 1] = { 0 };
-	bool any_slot = false;
+	bool any_slot = false, retried = false;
 	unsigned int done = 0, out = 0;
 
 	if (!ctx->use_move)
@@ -266,6 +266,20 @@ static int evict_run(struct uswap_ctx *ctx, struct victim *v, unsigned int n, ui
 			pool_free_frames(&ctx->pool, unused, got - nmoved);
 		}
 		done += nmoved;
+		if (nmoved < got && done < n && moved == -EBUSY && !retried) {
+			/*
+			 * The page is not exclusively ours: it is shared copy-on-write
+			 * with a forked child (or was, and nobody has written it
+			 * since), and UFFDIO_MOVE takes only exclusive pages.  A write
+			 * that changes nothing makes it exclusive again (the kernel
+			 * copies it only if the child still maps it); then retry.
+			 */
+			__atomic_fetch_add((volatile int *)region_addr(v[done].r, v[done].idx), 0,
+					   __ATOMIC_RELAXED);
+			retried = true;
+			continue;
+		}
+		retried = false;
 		if (nmoved < got && done < n) {
 			/* The page at v[done] could not be moved: the kernel has no
 			 * page there (the program dropped it; its REMOVE event is on
@@ -279,21 +293,27 @@ static int evict_run(struct uswap_ctx *ctx, struct victim *v, unsigned int n, ui
 }
 
 /*
- * shrink_active - move up to @max resident pages of @g into the swap cache.
- * kernel: shrink_active_list (deactivation).
- * Return: pages that left the program.
+ * evict_victims - move the locked pages @v[0..n) out of the program into the
+ * swap cache, one UFFDIO_MOVE per contiguous run; zero pages are dropped and
+ * their frames freed (counted in *@freed_zero).  Return: pages that left the program.
  */
-static unsigned int shrink_active(struct uswap_group *g, unsigned int max, enum reclaim_who who,
+static unsigned int evict_victims(struct uswap_ctx *ctx, struct victim *v, unsigned int n,
 				  unsigned int *freed_zero)
 {
-	struct uswap_ctx *ctx = g->ctx;
-	struct victim v[RECLAIM_BATCH];
 	uint32_t released[RECLAIM_BATCH];
 	unsigned int nr_released = 0, out = 0;
-	uint64_t scanned = 0;
-	unsigned int n = isolate_resident(g, v, min_t(max, (unsigned int)RECLAIM_BATCH), &scanned);
+	struct timespec ts;
 
-	count_event_nr(ctx, g, who == RECLAIM_KSWAPD ? EV_pgscan_kswapd : EV_pgscan_direct, scanned);
+	/* Not across a fork (fork.c).  A fork holds it for microseconds; should
+	 * the forking thread itself need memory meanwhile, give up, not deadlock. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 2;
+	if (pthread_rwlock_timedrdlock(&ctx->evict_lock, &ts)) {
+		for (unsigned int k = 0; k < n; k++)
+			pte_unlock(v[k].r, v[k].idx, v[k].pte);
+		*freed_zero = 0;
+		return 0;
+	}
 	for (unsigned int i = 0; i < n;) {
 		unsigned int run = 1;
 		while (i + run < n && v[i + run].r == v[i].r && v[i + run].idx == v[i].idx + run)
@@ -307,11 +327,66 @@ static unsigned int shrink_active(struct uswap_group *g, unsigned int max, enum 
 		out += (unsigned int)rc;
 		i += run;
 	}
+	pthread_rwlock_unlock(&ctx->evict_lock);
 	if (nr_released) {
+		/* all victims of one call belong to one group */
 		pool_release_frames(ctx, released, nr_released);
-		mem_cgroup_uncharge(g, nr_released);
+		mem_cgroup_uncharge(v[0].r->group, nr_released);
 	}
 	*freed_zero = nr_released;
+	return out;
+}
+
+/*
+ * shrink_active - move up to @max resident pages of @g into the swap cache.
+ * kernel: shrink_active_list (deactivation).
+ * Return: pages that left the program.
+ */
+static unsigned int shrink_active(struct uswap_group *g, unsigned int max, enum reclaim_who who,
+				  unsigned int *freed_zero)
+{
+	struct uswap_ctx *ctx = g->ctx;
+	struct victim v[RECLAIM_BATCH];
+	uint64_t scanned = 0;
+	unsigned int n = isolate_resident(g, v, min_t(max, (unsigned int)RECLAIM_BATCH), &scanned);
+
+	count_event_nr(ctx, g, who == RECLAIM_KSWAPD ? EV_pgscan_kswapd : EV_pgscan_direct, scanned);
+	*freed_zero = 0;
+	return n ? evict_victims(ctx, v, n, freed_zero) : 0;
+}
+
+/*
+ * reclaim_range - move the resident pages of [first, first+nr) of @r into
+ * the swap cache now, whatever their age (MADV_PAGEOUT).  Pinned pages and
+ * pages another thread holds are left.  kernel: reclaim_pages.
+ * Return: pages that left the program; *@freed_zero: zero pages among them.
+ */
+unsigned int reclaim_range(struct uswap_ctx *ctx, struct region *r, size_t first, size_t nr,
+			   unsigned int *freed_zero)
+{
+	struct victim v[RECLAIM_BATCH];
+	unsigned int out = 0;
+
+	*freed_zero = 0;
+	for (size_t i = first; i < first + nr && i < r->nr_pages;) {
+		unsigned int n = 0, zero = 0;
+		for (; i < first + nr && i < r->nr_pages && n < RECLAIM_BATCH; i++) {
+			pte_t pte = pte_read(r, i), locked;
+			if (!pte_present(pte) || pte_mlocked(pte) || !pte_trylock(r, i, &locked))
+				continue;
+			if (!pte_present(locked) || pte_mlocked(locked)) {
+				pte_unlock(r, i, locked);
+				continue;
+			}
+			v[n].r = r;
+			v[n].idx = i;
+			v[n].pte = locked & ~PTE_REFERENCED;
+			n++;
+		}
+		if (n)
+			out += evict_victims(ctx, v, n, &zero);
+		*freed_zero += zero;
+	}
 	return out;
 }
 

@@ -12,7 +12,7 @@ static void log_stderr(void *arg, int level, const char *msg)
 {
 	(void)arg;
 	if (level <= USWAP_LOG_WARN)
-		fprintf(stderr, "uswap[%d]: %s\n", level, msg);
+		fprintf(stderr, "uswap[%d] pid %d: %s\n", level, (int)getpid(), msg);
 }
 
 struct uswap_ctx *func_ctx(uint64_t limit_bytes, enum uswap_fault_mode mode, unsigned int flags)
