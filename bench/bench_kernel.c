@@ -1240,8 +1240,6 @@ static void child_main(const struct job *j, int sys, int wfd)
 			.log = uswap_log,
 		};
 		char spec[64];
-		if (getenv("XP_FLAGS"))
-			uo.flags = (unsigned)strtoul(getenv("XP_FLAGS"), NULL, 0);
 
 		rc = uswap_ctx_create(&uo, &c.ctx);
 		if (rc)
