@@ -141,9 +141,10 @@ static double hquantile(const uint64_t *h, double q, uint64_t from_bucket)
 /* Page content.                                                             */
 
 enum { D_RANDOM, D_HALF, D_TEXT, D_ZERO, NR_DATA };
-enum { P_SEQ, P_RAND, P_ZIPF, P_HOTCOLD, NR_PAT };
+enum { P_SEQ, P_RAND, P_ZIPF, P_HOTCOLD, P_REV, P_STRIDE, NR_PAT };
 static const char *const data_names[NR_DATA] = { "random", "half", "text", "zero-heavy" };
-static const char *const pat_names[NR_PAT] = { "seq", "rand", "zipf", "hotcold" };
+static const char *const pat_names[NR_PAT] = { "seq", "rand", "zipf", "hotcold", "rev", "stride" };
+#define STRIDE 7 /* pages between the accesses of the stride pattern */
 
 
 static const char text_tokens[64][9] = {
@@ -604,7 +605,7 @@ static uint64_t default_accesses(const struct workload *w, uint64_t pages, uint6
 {
 	if (O.accesses)
 		return O.accesses;
-	if (w->pat == P_SEQ)
+	if (w->pat == P_SEQ || w->pat == P_REV || w->pat == P_STRIDE)
 		return pages; /* one pass over the working set */
 	return limit / PAGE;  /* as many accesses as pages fit under the limit */
 }
@@ -646,7 +647,7 @@ static int build_job(struct job *j, const struct workload *w, uint64_t limit)
 		uint32_t *ops = j->ops + (uint64_t)t * j->per_thread;
 		uint64_t lo = n * (uint64_t)t / (uint64_t)j->threads;
 		uint64_t hi = n * (uint64_t)(t + 1) / (uint64_t)j->threads;
-		uint64_t cursor = lo, hot = n / 5, cold = lo;
+		uint64_t cursor = lo, hot = n / 5, cold = lo, back = hi, residue = 0, step = 0;
 
 		for (uint64_t i = 0; i < j->per_thread; i++) {
 			uint64_t pg;
@@ -656,6 +657,19 @@ static int build_job(struct job *j, const struct workload *w, uint64_t limit)
 				pg = cursor++;
 				if (cursor == hi)
 					cursor = lo;
+				break;
+			case P_REV: /* each thread scans its own slice backwards */
+				pg = --back;
+				if (back == lo)
+					back = hi;
+				break;
+			case P_STRIDE: /* every STRIDE-th page of the slice, one residue after another */
+				pg = lo + residue + step;
+				step += STRIDE;
+				if (lo + residue + step >= hi) {
+					step = 0;
+					residue = (residue + 1) % STRIDE;
+				}
 				break;
 			case P_RAND:
 				pg = rbelow(&r, n);
@@ -1798,14 +1812,15 @@ static void usage(FILE *f)
 		"  --workloads LIST  comma-separated items; an item is ':'-separated tokens, each a\n"
 		"       value or values joined by '+', any order:\n"
 		"         data     random half text zero-heavy       (default half)\n"
-		"         pattern  seq rand zipf hotcold             (default rand)\n"
+		"         pattern  seq rand zipf hotcold rev stride  (default rand; rev: backward\n"
+		"                  scan, stride: every 7th page)\n"
 		"         ops      ro rw (rw: 50%% writes)            (default ro)\n"
 		"         size     2x 4x (working set S = k x L)     (default 2x)\n"
 		"         threads  1t Nt (N = --threads) or 3t...    (default 1t)\n"
 		"         L=SIZE   the limit L of this item          (default 512M)\n"
 		"       DIM=* takes every value (data=*, pattern=*, ops=*, size=*, threads=*);\n"
 		"       'full' is the default matrix, 'quick' the --quick one, 'all' the whole\n"
-		"       cross product (128 workloads: far over 10 minutes).\n"
+		"       cross product (192 workloads: far over 10 minutes).\n"
 		"       Example: --workloads half:seq+zipf:ro+rw,text:rand:4x:Nt\n"
 		"SIZE: bytes with an optional K, M or G suffix.\n");
 }

@@ -37,6 +37,8 @@
 #define RECLAIM_BATCH 32     /* pages per unmap/compress/free batch */
 #define POOL_WARM_MAX 512 /* warm frames kept populated (2 MiB) */
 #define RA_MAX 32	     /* readahead window limit, pages */
+#define RA_MAX_STRIDE 4096 /* largest stride read ahead, pages */
+#define RA_HIST 8	     /* recent faults the trend detector votes over */
 #define RA_STREAMS 4	     /* sequential streams tracked per region */
 
 #define min_t(a, b) ((a) < (b) ? (a) : (b))
@@ -126,8 +128,12 @@ struct region {
 		_Atomic size_t next;	 /* page where this stream's next fault is expected */
 		_Atomic uint32_t win;	 /* current window, pages */
 		_Atomic uint32_t last_n; /* pages read ahead by its last fault */
+		_Atomic int32_t stride;	 /* pages between its accesses (1: sequential) */
 	} ra[RA_STREAMS];
 	_Atomic uint32_t ra_victim;
+	/* the last major faults not in a stream, for the trend detector */
+	_Atomic size_t ra_hist[RA_HIST];
+	_Atomic uint32_t ra_hist_pos;
 };
 
 struct region_table {
@@ -210,8 +216,10 @@ void pool_drain_warm(struct uswap_ctx *ctx);
 /* Swap cache: frames linked from slot words. */
 void swap_cache_add_locked(struct uswap_ctx *ctx, struct uswap_group *g, swp_entry_t e, uint32_t frame, bool clean, bool readahead);
 void swap_cache_del_locked(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t frame);
-/* Readahead window for a major fault at @idx (0: none); *@streamp for swap_ra_record. */
-unsigned int swap_ra_window(struct uswap_ctx *ctx, struct region *r, size_t idx, int *streamp);
+/* Readahead window for a major fault at @idx (0: none); *@streamp for swap_ra_record,
+ * *@stridep the pages between the stream's accesses (read ahead idx + k * stride). */
+unsigned int swap_ra_window(struct uswap_ctx *ctx, struct region *r, size_t idx, int *streamp,
+			    int32_t *stridep);
 void swap_ra_record(struct region *r, int stream, size_t idx, unsigned int nr_read);
 bool swap_cache_isolate_oldest(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t *f, swp_entry_t *e, swp_tb_t *t);
 

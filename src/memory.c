@@ -208,12 +208,12 @@ struct ra_page {
 	pte_t pte;
 };
 
-static __thread unsigned char *ra_buf; /* (1 + RA_MAX) pages, mapped on first use */
+static __thread unsigned char *ra_buf; /* (2 + RA_MAX) pages, mapped on first use */
 
 static unsigned char *ra_buffer(void)
 {
 	if (!ra_buf)
-		ra_buf = sys_mmap_anon((1 + RA_MAX) * PAGE_SIZE); /* mmap: signal-safe */
+		ra_buf = sys_mmap_anon((2 + RA_MAX) * PAGE_SIZE); /* mmap: signal-safe */
 	return ra_buf;
 }
 
@@ -226,14 +226,17 @@ static unsigned char *ra_buffer(void)
  * Return: pages collected, each left locked, pinned and charged in @ra.
  */
 static unsigned int ra_collect(struct uswap_ctx *ctx, struct region *r, size_t idx, unsigned int win,
-			       unsigned char *buf, struct ra_page *ra)
+			       int32_t stride, unsigned char *buf, struct ra_page *ra)
 {
 	struct uswap_group *g = r->group;
 	unsigned int n = 0;
 
-	for (unsigned int k = 1; k <= win && idx + k < r->nr_pages; k++) {
+	for (unsigned int k = 1; k <= win; k++) {
 		struct ra_page *p = &ra[n];
-		p->idx = idx + k;
+		int64_t i = (int64_t)idx + (int64_t)k * stride;
+		if (i < 0 || (uint64_t)i >= r->nr_pages)
+			break;
+		p->idx = (size_t)i;
 		if (!pte_is_swap(pte_read(r, p->idx)) || !pte_trylock(r, p->idx, &p->pte))
 			break;
 		if (!pte_is_swap(p->pte) || (p->pte & PTE_SELFRM))
@@ -337,6 +340,7 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	uint32_t warm = 0, nr_warm = 0; /* warm frames holding this fault's pages */
 	size_t mapped = 0;
 	int stream = -1;
+	int32_t stride = 1;
 	swp_tb_t t;
 	int rc;
 
@@ -400,9 +404,10 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		/* row 11: a sequential stream reads ahead into contiguous warm
 		 * frames, moved into the program with the faulting page in one
 		 * UFFDIO_MOVE, or else into one buffer mapped with one UFFDIO_COPY. */
-		win = swap_ra_window(ctx, r, idx, &stream);
+		win = swap_ra_window(ctx, r, idx, &stream, &stride);
 		src = scratch;
-		if (win + 1 >= ctx->move_in_min && !keep_slot && ctx->mmu->move_in && ctx->use_move) {
+		if (win + 1 >= ctx->move_in_min && stride == 1 && !keep_slot && ctx->mmu->move_in &&
+		    ctx->use_move) {
 			nr_warm = pool_alloc_warm_run(&ctx->pool, 1 + win, &warm);
 			if (nr_warm >= ctx->move_in_min) {
 				src = frame_addr(&ctx->pool, warm);
@@ -432,8 +437,47 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	}
 
 	if (win)
-		nr_ra = ra_collect(ctx, r, idx, win, (unsigned char *)src, ra);
-	if (nr_ra || nr_warm) {
+		nr_ra = ra_collect(ctx, r, idx, win, stride, (unsigned char *)src, ra);
+	if (nr_ra && stride == -1) {
+		/*
+		 * A backward stream: its pages are contiguous below the fault.
+		 * Lay the buffer out in address order (the faulting page last)
+		 * and map the run with one copy; a short copy maps the lowest
+		 * pages, so ra[] is put in address order too.
+		 */
+		unsigned char *b = (unsigned char *)src;
+		size_t mapped_b = 0;
+		memcpy(b + (size_t)(nr_ra + 1) * PAGE_SIZE, b, PAGE_SIZE);
+		for (unsigned int j = 0; j < nr_ra / 2; j++) {
+			unsigned char *x = b + (size_t)(1 + j) * PAGE_SIZE;
+			unsigned char *y = b + (size_t)(nr_ra - j) * PAGE_SIZE;
+			memcpy(b, x, PAGE_SIZE); /* slot 0 is free now: the swap buffer */
+			memcpy(x, y, PAGE_SIZE);
+			memcpy(y, b, PAGE_SIZE);
+			struct ra_page tmp = ra[j];
+			ra[j] = ra[nr_ra - 1 - j];
+			ra[nr_ra - 1 - j] = tmp;
+		}
+		rc = map_result(ctx, g, ctx->mmu->map_copy(ctx, region_addr(r, idx - nr_ra),
+							   b + PAGE_SIZE, (size_t)(nr_ra + 1) << PAGE_SHIFT,
+							   keep_slot && ctx->wp_async, &mapped_b));
+		unsigned int done = (unsigned int)(mapped_b >> PAGE_SHIFT);
+		ra_finish(ctx, r, ra, nr_ra, done < nr_ra ? done : nr_ra, keep_slot);
+		if (done <= nr_ra && !rc)
+			rc = -EAGAIN; /* cannot happen: a short copy reports an error */
+		nr_ra = done < nr_ra ? done : nr_ra;
+	} else if (nr_ra && stride != 1) {
+		/* A strided stream: its pages are apart, one copy each. */
+		unsigned int done = 0;
+		rc = map_page(ctx, g, addr, src, keep_slot);
+		while (!rc && done < nr_ra &&
+		       !ctx->mmu->map_copy(ctx, region_addr(r, ra[done].idx),
+					   (const char *)src + (size_t)(done + 1) * PAGE_SIZE, PAGE_SIZE,
+					   keep_slot && ctx->wp_async, NULL))
+			done++;
+		ra_finish(ctx, r, ra, nr_ra, done, keep_slot);
+		nr_ra = done;
+	} else if (nr_ra || nr_warm) {
 		/* Move only runs worth it: every move is a TLB shoot-down, which
 		 * costs more than copying a few pages.  A copy leaves frames warm. */
 		bool move = nr_warm && 1 + nr_ra >= ctx->move_in_min;

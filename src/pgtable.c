@@ -36,7 +36,10 @@ struct region *region_alloc(uintptr_t start, size_t nr_pages, struct uswap_group
 	r->nr_pages = nr_pages;
 	r->group = g;
 	for (int i = 0; i < RA_STREAMS; i++)
+	{
 		atomic_store(&r->ra[i].next, SIZE_MAX); /* no stream yet */
+		atomic_store(&r->ra[i].stride, 1);
+	}
 	return r;
 }
 

@@ -401,7 +401,44 @@ bool swap_cache_isolate_oldest(struct uswap_ctx *ctx, struct uswap_group *g, uin
  * that stops continuing is replaced and its window counts as missed.  A
  * stream starts reading ahead at its second sequential fault.
  */
-unsigned int swap_ra_window(struct uswap_ctx *ctx, struct region *r, size_t idx, int *streamp)
+/*
+ * ra_trend - the trend of the last faults of @r that no stream explained
+ * (Leap's majority vote): the delta between consecutive faults that more
+ * than half of them share.  A stride the vote finds starts a stream that
+ * reads ahead idx + k * stride: a backward scan (-1), a column walk, every
+ * n-th record.  Uniform random faults have no majority: no read-ahead.
+ * Return: the stride, or 0 (no trend, or plain sequential: streams see it).
+ */
+static int32_t ra_trend(struct region *r, size_t idx)
+{
+	uint32_t pos = atomic_fetch_add_explicit(&r->ra_hist_pos, 1, memory_order_relaxed);
+	int64_t cand = 0, d[RA_HIST - 1];
+	unsigned int votes = 0, count = 0;
+
+	atomic_store_explicit(&r->ra_hist[pos % RA_HIST], idx + 1, memory_order_relaxed);
+	if (pos + 1 < RA_HIST)
+		return 0;
+	/* deltas between consecutive entries, oldest first; 0 = empty slot */
+	for (unsigned int k = 0; k < RA_HIST - 1; k++) {
+		size_t a = atomic_load_explicit(&r->ra_hist[(pos + 1 + k) % RA_HIST], memory_order_relaxed);
+		size_t b = atomic_load_explicit(&r->ra_hist[(pos + 2 + k) % RA_HIST], memory_order_relaxed);
+		d[k] = a && b ? (int64_t)b - (int64_t)a : 0;
+	}
+	for (unsigned int k = 0; k < RA_HIST - 1; k++) { /* Boyer-Moore majority */
+		if (!votes)
+			cand = d[k];
+		votes += d[k] == cand ? 1 : -1u;
+	}
+	for (unsigned int k = 0; k < RA_HIST - 1; k++)
+		count += d[k] == cand;
+	if (2 * count <= RA_HIST - 1 || cand == 0 || cand == 1 || cand > RA_MAX_STRIDE ||
+	    cand < -RA_MAX_STRIDE)
+		return 0;
+	return (int32_t)cand;
+}
+
+unsigned int swap_ra_window(struct uswap_ctx *ctx, struct region *r, size_t idx, int *streamp,
+			    int32_t *stridep)
 {
 	for (int i = 0; i < RA_STREAMS; i++) {
 		struct ra_stream *st = &r->ra[i];
@@ -414,13 +451,23 @@ unsigned int swap_ra_window(struct uswap_ctx *ctx, struct region *r, size_t idx,
 		win = win ? min_t(win * 2, (uint32_t)RA_MAX) : 4;
 		atomic_store_explicit(&st->win, win, memory_order_relaxed);
 		*streamp = i;
+		*stridep = atomic_load_explicit(&st->stride, memory_order_relaxed);
 		return win;
 	}
-	/* A new stream replaces the oldest one. */
+	/* A new stream replaces the oldest one: sequential, or the trend's stride. */
+	int32_t stride = ra_trend(r, idx);
 	int v = (int)(atomic_fetch_add_explicit(&r->ra_victim, 1, memory_order_relaxed) % RA_STREAMS);
 	atomic_store_explicit(&r->ra[v].win, 0, memory_order_relaxed);
 	atomic_store_explicit(&r->ra[v].last_n, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->ra[v].stride, stride ? stride : 1, memory_order_relaxed);
 	*streamp = v;
+	*stridep = stride ? stride : 1;
+	if (stride) {
+		/* The trend is established: read ahead from this fault on. */
+		count_event(ctx, r->group, swap_ra_stride, 1);
+		atomic_store_explicit(&r->ra[v].win, 4, memory_order_relaxed);
+		return 4;
+	}
 	return 0;
 }
 
@@ -428,6 +475,8 @@ unsigned int swap_ra_window(struct uswap_ctx *ctx, struct region *r, size_t idx,
 void swap_ra_record(struct region *r, int stream, size_t idx, unsigned int nr_read)
 {
 	struct ra_stream *st = &r->ra[stream];
+	int64_t stride = atomic_load_explicit(&st->stride, memory_order_relaxed);
 	atomic_store_explicit(&st->last_n, nr_read, memory_order_relaxed);
-	atomic_store_explicit(&st->next, idx + 1 + nr_read, memory_order_relaxed);
+	atomic_store_explicit(&st->next, (size_t)((int64_t)idx + (1 + (int64_t)nr_read) * stride),
+			      memory_order_relaxed);
 }

@@ -473,6 +473,49 @@ static void test_warm_frames(void)
 	fake_teardown(ctx);
 }
 
+/* The trend detector: backward scans and strided walks read ahead; random faults do not. */
+static void test_readahead_trend(void)
+{
+	struct region *r;
+	struct uswap_ctx *ctx = fake_setup(NP, 64, 1024, &r);
+	uint64_t ra0, maj0, stride0;
+
+	fill_all(ctx, r, 31);
+	/* Backward: after the vote (8 faults) every fault reads ahead downwards. */
+	maj0 = ev(ctx, "pgmajfault");
+	ra0 = ev(ctx, "swap_ra");
+	for (size_t i = NP; i-- > 0;) {
+		CHECK_EQ(fake_touch(ctx, r, i, false), 0);
+		CHECK(verify_page(pg(i), 31, i, FILL_HALF));
+	}
+	CHECK(ev(ctx, "swap_ra_stride") >= 1);
+	CHECK(ev(ctx, "swap_ra") - ra0 > NP / 4);
+	CHECK(ev(ctx, "pgmajfault") - maj0 < NP / 3);
+	CHECK(ev(ctx, "swap_ra_hit") > 0);
+	/* Every third page, twice over (the second pass finds them evicted again). */
+	stride0 = ev(ctx, "swap_ra_stride");
+	ra0 = ev(ctx, "swap_ra");
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < NP; i += 3) {
+			CHECK_EQ(fake_touch(ctx, r, i, false), 0);
+			CHECK(verify_page(pg(i), 31, i, FILL_HALF));
+		}
+	CHECK(ev(ctx, "swap_ra_stride") > stride0);
+	CHECK(ev(ctx, "swap_ra") > ra0);
+	/* Random faults: no majority, no strided read-ahead. */
+	stride0 = ev(ctx, "swap_ra_stride");
+	uint64_t s = 12345;
+	for (int k = 0; k < 2 * NP; k++) {
+		s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+		size_t i = (size_t)(s >> 33) % NP;
+		CHECK_EQ(fake_touch(ctx, r, i, false), 0);
+		CHECK(verify_page(pg(i), 31, i, FILL_HALF));
+	}
+	CHECK(ev(ctx, "swap_ra_stride") - stride0 <= 2);
+	CHECK_EQ(ev(ctx, "pswpin"), fake_backend_reads());
+	fake_teardown(ctx);
+}
+
 int main(void)
 {
 	test_first_touch();
@@ -491,5 +534,6 @@ int main(void)
 	test_selfrm_pending();
 	test_eexist_not_claimed();
 	test_warm_frames();
+	test_readahead_trend();
 	return 0;
 }
