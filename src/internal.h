@@ -373,6 +373,7 @@ void vmstat_fill(struct uswap_ctx *ctx, struct uswap_group *g, struct uswap_stat
 /* ---- uffd.c ------------------------------------------------------------- */
 extern const struct mmu_ops uffd_mmu_ops;
 extern bool uffd_force_device; /* tests: open through /dev/userfaultfd only */
+extern _Atomic bool uffd_test_handler_exit; /* tests: the next handler thread to wake exits */
 int uffd_open(struct uswap_ctx *ctx);
 void uffd_close(struct uswap_ctx *ctx);
 int uffd_handlers_start(struct uswap_ctx *ctx);

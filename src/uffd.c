@@ -437,6 +437,24 @@ void uffd_handle_msg(struct uswap_ctx *ctx, const struct uffd_msg *msg)
 
 #define MSG_BATCH 64
 
+_Atomic bool uffd_test_handler_exit; /* tests: the next handler thread to wake exits */
+
+/*
+ * A handler thread that ends before the context stops (pthread_exit or
+ * cancellation from a bug) would leave every later fault of the program
+ * waiting forever.  Fail loudly instead: a clear message, then abort.
+ */
+static void handler_died(void *arg)
+{
+	struct uswap_ctx *ctx = arg;
+
+	if (atomic_load(&ctx->stopping))
+		return;
+	uswap_log(ctx, USWAP_LOG_ERR, "a fault handler thread died: the program's faults can no "
+				      "longer be served; aborting");
+	abort();
+}
+
 static void *handler_main(void *arg)
 {
 	struct uswap_ctx *ctx = arg;
@@ -444,7 +462,10 @@ static void *handler_main(void *arg)
 	struct pollfd pfd[2] = { { .fd = ctx->uffd, .events = POLLIN },
 				 { .fd = ctx->stop_efd, .events = POLLIN } };
 
+	pthread_cleanup_push(handler_died, ctx);
 	while (!atomic_load(&ctx->stopping)) {
+		if (unlikely(atomic_exchange(&uffd_test_handler_exit, false)))
+			pthread_exit(NULL);
 		ssize_t n = read(ctx->uffd, msgs, sizeof(msgs));
 		if (n <= 0) {
 			/* Spin briefly before sleeping: a fault often follows a fault,
@@ -477,6 +498,7 @@ static void *handler_main(void *arg)
 		if (nr_deferred)
 			retry_deferred(ctx);
 	}
+	pthread_cleanup_pop(0);
 	return NULL;
 }
 
