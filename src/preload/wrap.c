@@ -11,6 +11,13 @@
  * thread can resolve.  So uswap allocates from glibc's malloc (__libc_malloc),
  * whose mmap and brk calls are internal to glibc and never reach the shim.
  *
+ * Not only malloc: glibc's own functions call malloc through the PLT too, so
+ * they reach the program's allocator.  Of those uswap calls, qsort(3) does
+ * (its merge sort takes a temporary buffer from malloc above 1 KiB): a
+ * handler thread sorting frames in reclaim took its buffer from jemalloc,
+ * in managed memory, and waited for its own fault (seen in run/threads).
+ * So qsort is wrapped too, with a heapsort that allocates nothing.
+ *
  * Threads: a thread started by uswap (handlers, kswapd) or by the shim (the
  * stats server) is marked, and the interposers send its memory calls straight
  * to the kernel.
@@ -82,6 +89,44 @@ int __wrap_posix_memalign(void **p, size_t align, size_t size)
 void __wrap_free(void *ptr)
 {
 	__libc_free(ptr);
+}
+
+static void swap_bytes(unsigned char *a, unsigned char *b, size_t size)
+{
+	while (size--) {
+		unsigned char t = *a;
+		*a++ = *b;
+		*b++ = t;
+	}
+}
+
+static void sift_down(unsigned char *base, size_t root, size_t n, size_t size,
+		      int (*cmp)(const void *, const void *))
+{
+	for (size_t child; (child = 2 * root + 1) < n; root = child) {
+		if (child + 1 < n && cmp(base + child * size, base + (child + 1) * size) < 0)
+			child++;
+		if (cmp(base + root * size, base + child * size) >= 0)
+			return;
+		swap_bytes(base + root * size, base + child * size, size);
+	}
+}
+
+void __wrap_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+
+/* qsort(3) without allocation: heapsort, O(n log n), not stable (nor is qsort). */
+void __wrap_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	unsigned char *b = base;
+
+	if (n < 2 || !size)
+		return;
+	for (size_t i = n / 2; i-- > 0;)
+		sift_down(b, i, n, size, cmp);
+	for (size_t end = n - 1; end > 0; end--) {
+		swap_bytes(b, b + end * size, size);
+		sift_down(b, 0, end, size, cmp);
+	}
 }
 
 struct start {
