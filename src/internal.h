@@ -35,7 +35,7 @@
 #define NR_ALLOC_LANES 8     /* per-thread allocation lanes per device */
 #define MAX_GROUPS 255
 #define RECLAIM_BATCH 32     /* pages per unmap/compress/free batch */
-#define POOL_WARM_MAX 512 /* warm frames kept populated (2 MiB) */
+#define POOL_WARM_MAX 256 /* warm frames kept populated (1 MiB) */
 #define RA_MAX 32	     /* readahead window limit, pages */
 #define RA_MAX_STRIDE 4096 /* largest stride read ahead, pages */
 #define RA_HIST 8	     /* recent faults the trend detector votes over */
