@@ -152,7 +152,9 @@ int uswap_mmap(struct uswap_ctx *ctx, struct uswap_group *group, size_t len, voi
 int uswap_munmap(struct uswap_ctx *ctx, void *addr, size_t len);
 
 /*
- * uswap_region_find - the managed region containing @addr.
+ * uswap_region_find - the managed region whose span contains @addr.  A part
+ * unmapped by uswap_munmap() stays in its region's span (reserved, not
+ * mapped) until the whole region is unmapped.
  * Return: 0 with *@startp and *@lenp set (either may be NULL); -ENOENT not
  * managed by @ctx; -EINVAL.
  */

@@ -515,9 +515,6 @@ int uswap_region_find(struct uswap_ctx *ctx, const void *addr, void **startp, si
 	r = region_lookup(ctx, (uintptr_t)addr);
 	if (!r)
 		return -ENOENT;
-	pte_t pte = pte_read(r, ((uintptr_t)addr - r->start) >> PAGE_SHIFT);
-	if (pte_is_marker(pte) && pte_marker_kind(pte) >= MARKER_HOLE)
-		return -ENOENT; /* unmapped by a partial munmap */
 	if (startp)
 		*startp = (void *)r->start;
 	if (lenp)
