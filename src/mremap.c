@@ -50,26 +50,39 @@ static struct region *range_region(struct uswap_ctx *ctx, uintptr_t addr, size_t
 	return r;
 }
 
-/* Turn [first, first+nr) of @r into holes.  Return: pages that became holes now. */
+/*
+ * Turn [first, first+nr) of @r into holes.  Live pages are dropped and their
+ * addresses reserved (MARKER_HOLE); a hole unmapped again is really unmapped
+ * (the program unmaps it, or maps over it next) and is no longer ours
+ * (MARKER_GONE).  Return: pages that became holes now.
+ */
 static size_t make_holes(struct uswap_ctx *ctx, struct region *r, size_t first, size_t nr)
 {
-	uintptr_t start = region_addr(r, first);
-	size_t len = nr << PAGE_SHIFT, made = 0;
+	size_t made = 0;
 
-	ctx->mmu->unreg(ctx, start, len);
-	region_zap_range(ctx, r, first, nr, false);
-	if (ctx->mmu == &uffd_mmu_ops)
-		sys_mmap((void *)start, len, PROT_NONE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-	for (size_t i = first; i < first + nr; i++) {
-		pte_t pte = pte_lock(r, i);
-		if (pte_is_marker(pte) && pte_marker_kind(pte) == MARKER_HOLE) {
-			pte = make_marker_pte(MARKER_GONE); /* unmapped again: no longer ours */
-		} else if (!pte_is_hole(pte)) {
-			pte = make_marker_pte(MARKER_HOLE);
-			made++;
+	for (size_t i = first; i < first + nr;) {
+		bool hole = pte_is_hole(pte_read(r, i));
+		size_t n = 1;
+		while (i + n < first + nr && pte_is_hole(pte_read(r, i + n)) == hole)
+			n++;
+		uintptr_t start = region_addr(r, i);
+		size_t len = n << PAGE_SHIFT;
+		if (!hole) {
+			ctx->mmu->unreg(ctx, start, len);
+			region_zap_range(ctx, r, i, n, false);
+			if (ctx->mmu == &uffd_mmu_ops)
+				sys_mmap((void *)start, len, PROT_NONE,
+					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+		} else if (ctx->mmu == &uffd_mmu_ops) {
+			sys_munmap((void *)start, len);
 		}
-		pte_unlock(r, i, pte);
+		for (size_t k = i; k < i + n; k++) {
+			pte_t pte = pte_lock(r, k);
+			if (!pte_is_hole(pte))
+				made++;
+			pte_unlock(r, k, make_marker_pte(hole ? MARKER_GONE : MARKER_HOLE));
+		}
+		i += n;
 	}
 	return made;
 }

@@ -61,13 +61,20 @@ static void test_partial_munmap(void)
 	verify(m, 512, 1, 0, "head after munmap");
 	verify(m + 1536 * PG, 512, 1, 1536, "tail after munmap");
 	check_invariants(ctx);
-	/* A second munmap of a hole, and unaligned or foreign ranges. */
+	/* A second munmap of a hole gives its address up: a program mapping
+	 * placed there survives the region. */
 	CHECK_EQ(uswap_munmap(ctx, m + 512 * PG, PG), 0);
+	unsigned char *foreign = mmap(m + 512 * PG, PG, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(foreign == m + 512 * PG);
+	foreign[7] = 42;
 	CHECK_EQ(uswap_munmap(ctx, m + 1, PG), -EINVAL);
 	CHECK_EQ(uswap_munmap(ctx, m + (n - 1) * PG, 2 * PG), -EINVAL);
 	CHECK_EQ(uswap_munmap(ctx, m, 512 * PG), 0);
 	CHECK_EQ(uswap_munmap(ctx, m + 1536 * PG, 512 * PG), 0);
 	CHECK_EQ(uswap_region_find(ctx, m + 1600 * PG, NULL, NULL), -ENOENT);
+	CHECK_EQ(foreign[7], 42); /* not unmapped with the region */
+	CHECK_EQ(munmap(foreign, PG), 0);
 	CHECK_EQ(stat_of(ctx, NULL, "nr_swapped"), 0);
 	CHECK_EQ(stat_of(ctx, NULL, "nr_usage"), 0);
 	check_invariants(ctx);
