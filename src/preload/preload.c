@@ -7,13 +7,16 @@
  * hugetlb/stack, at least the threshold (default 1 MiB).  Everything else goes
  * to the kernel and is counted by reason (enum shim_unmanaged).
  *
- * The managed-range list: a sorted array of [start, end) the shim mapped with
- * uswap_mmap(), in memory from raw mmap(2) (never the program's allocator).
- * It answers "which parts of this range are managed" for munmap, mremap,
- * madvise and mlock, whose ranges may span managed and unmanaged mappings.
- * Library calls are split further at region boundaries (uswap_region_find),
- * since each uswap_* call takes a range inside one region.  A racy [lo, hi)
- * span of all managed memory lets calls on other memory skip the lock.
+ * The managed-range list: a sorted array of the spans [start, end) of the
+ * uswap regions alive, in memory from raw mmap(2) (never the program's
+ * allocator).  It answers "which parts of this range are uswap's" for munmap,
+ * mremap, madvise and mlock, whose ranges may span managed and unmanaged
+ * mappings; each uswap_* call then gets a range inside one region.  A region's
+ * span never changes: a partial munmap leaves a PROT_NONE hole that uswap
+ * still owns (src/mremap.c), so the span stays in the list until the region
+ * is gone (uswap_region_find no longer finds it), and a later munmap, mremap
+ * target or MAP_FIXED over a hole goes through uswap again.  A racy [lo, hi)
+ * span of all regions lets calls on other memory skip the lock.
  *
  * Recursion and signals: interposers reach the kernel with syscall(2), so they
  * work before the constructor ran and from uswap's own threads (which wrap.c
@@ -282,13 +285,13 @@ static int for_each_piece(struct uswap_ctx *ctx, uintptr_t a, uintptr_t b,
 		uintptr_t e;
 		bool managed = i < nr_ranges && ranges[i].start <= pos;
 
+		if (managed && uswap_region_find(ctx, (void *)pos, NULL, NULL)) {
+			/* Stale: the region went without the shim noticing. */
+			ranges_del(ranges[i].start, ranges[i].end);
+			continue;
+		}
 		if (managed) {
-			void *rs;
-			size_t rl;
 			e = ranges[i].end < b ? ranges[i].end : b;
-			if (uswap_region_find(ctx, (void *)pos, &rs, &rl) == 0 &&
-			    (uintptr_t)rs + rl < e)
-				e = (uintptr_t)rs + rl;
 		} else {
 			e = i < nr_ranges && ranges[i].start < b ? ranges[i].start : b;
 		}
@@ -329,6 +332,29 @@ uint64_t shim_managed_overlap(uintptr_t start, uintptr_t end)
 	return n;
 }
 
+/*
+ * After a library call that may have destroyed or created regions: the span
+ * [@start, +@len) that was a region leaves the list if that region is gone,
+ * and the region now at @now (if any, NULL: none) joins it.
+ * Context: ranges_lock held.
+ */
+static void region_sync(struct uswap_ctx *ctx, void *start, size_t len, void *now)
+{
+	void *s;
+	size_t l;
+
+	if (start && (uswap_region_find(ctx, start, &s, &l) || s != start || l != len))
+		ranges_del((uintptr_t)start, (uintptr_t)start + len);
+	if (now && uswap_region_find(ctx, now, &s, &l) == 0) {
+		size_t i = ranges_search((uintptr_t)s);
+		if (i >= nr_ranges || ranges[i].start != (uintptr_t)s ||
+		    ranges[i].end != (uintptr_t)s + l) {
+			ranges_del((uintptr_t)s, (uintptr_t)s + l);
+			ranges_add((uintptr_t)s, (uintptr_t)s + l);
+		}
+	}
+}
+
 /* ---- munmap ------------------------------------------------------------------------------ */
 
 static int unmap_piece(struct uswap_ctx *ctx, uintptr_t s, uintptr_t e, bool managed, void *arg)
@@ -337,10 +363,14 @@ static int unmap_piece(struct uswap_ctx *ctx, uintptr_t s, uintptr_t e, bool man
 
 	if (!managed)
 		return raw_munmap((void *)s, e - s);
+	void *rs = NULL;
+	size_t rl = 0;
+
+	uswap_region_find(ctx, (void *)s, &rs, &rl);
 	rc = uswap_munmap(ctx, (void *)s, e - s);
 	if (rc == 0) {
 		atomic_fetch_add(&shim_count.munmap_managed, 1);
-		ranges_del(s, e);
+		region_sync(ctx, rs, rl, NULL);
 	}
 	return lib_result(rc);
 }
@@ -395,21 +425,22 @@ static void unmanage(struct uswap_ctx *ctx, uintptr_t a, uintptr_t b)
 	if (!span_overlaps(a, b))
 		return;
 	shim_lock(&old);
-	for (size_t i = ranges_search(a); i < nr_ranges && ranges[i].start < b;
-	     i = ranges_search(a)) {
+	/*
+	 * Twice: live pages become holes, holes become "gone" (src/mremap.c):
+	 * addresses uswap no longer owns nor unmaps, free for the kernel's
+	 * mapping that replaces them.
+	 */
+	for (size_t i = ranges_search(a); i < nr_ranges && ranges[i].start < b;) {
 		uintptr_t s = ranges[i].start > a ? ranges[i].start : a;
 		uintptr_t e = ranges[i].end < b ? ranges[i].end : b;
-		void *rs;
-		size_t rl;
+		struct range r = ranges[i];
 
-		if (uswap_region_find(ctx, (void *)s, &rs, &rl) == 0 && (uintptr_t)rs + rl < e)
-			e = (uintptr_t)rs + rl;
-		if (uswap_munmap(ctx, (void *)s, e - s) < 0) {
+		if (uswap_munmap(ctx, (void *)s, e - s) < 0 ||
+		    (uswap_region_find(ctx, (void *)r.start, NULL, NULL) == 0 &&
+		     uswap_munmap(ctx, (void *)s, e - s) < 0))
 			atomic_fetch_add(&shim_count.lib_errors, 1);
-			/* The library keeps the region; the kernel's mapping will
-			 * replace it anyway: forget it here. */
-		}
-		ranges_del(s, e);
+		region_sync(ctx, (void *)r.start, r.end - r.start, NULL);
+		i = ranges_search(e);
 	}
 	shim_unlock(&old);
 }
@@ -521,12 +552,12 @@ EXPORT void *mremap(void *old_addr, size_t old_len, size_t new_len, int flags, .
 		unmanage(ctx, (uintptr_t)new_addr, (uintptr_t)new_addr + PAGE_UP(new_len));
 		shim_lock(&old);
 	}
+	struct range was = ranges[ranges_search(a)];
 	rc = uswap_mremap(ctx, old_addr, old_len, new_len, flags, new_addr, &res);
-	if (rc == 0) {
+	if (rc == 0)
 		atomic_fetch_add(&shim_count.mremap_managed, 1);
-		ranges_del(a, b);
-		ranges_add((uintptr_t)res, (uintptr_t)res + PAGE_UP(new_len));
-	}
+	/* Even on failure pages may have moved (src/mremap.c): follow the regions. */
+	region_sync(ctx, (void *)was.start, was.end - was.start, rc == 0 ? res : NULL);
 	shim_unlock(&old);
 	if (lib_result(rc))
 		return MAP_FAILED;

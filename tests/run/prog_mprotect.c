@@ -25,7 +25,7 @@ int main(void)
 	if (p == MAP_FAILED)
 		FAIL("mmap");
 	fill(p, len, 0, 8);
-	if (mprotect(p, 32 * MiB, PROT_READ))
+	if (mprotect(p, 8 * MiB, PROT_READ))
 		FAIL("mprotect");
 	if (check(p, len, 0, 8, "read-only part and the rest")) /* swaps everything again */
 		FAIL("content");
@@ -37,10 +37,10 @@ int main(void)
 	signal(SIGSEGV, SIG_DFL);
 	if (!faulted)
 		FAIL("write to read-only managed memory did not fault");
-	if (mprotect(p, 32 * MiB, PROT_READ | PROT_WRITE))
+	if (mprotect(p, 8 * MiB, PROT_READ | PROT_WRITE))
 		FAIL("mprotect back");
-	fill(p, 32 * MiB, 0, 9);
-	if (check(p, 32 * MiB, 0, 9, "rewritten") || check(p + 32 * MiB, 96 * MiB, 32 * MiB / PAGE, 8, "rest"))
+	fill(p, 8 * MiB, 0, 9);
+	if (check(p, 8 * MiB, 0, 9, "rewritten") || check(p + 8 * MiB, 120 * MiB, 8 * MiB / PAGE, 8, "rest"))
 		FAIL("content");
 	return 0;
 }

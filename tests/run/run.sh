@@ -114,7 +114,7 @@ signal_mode)
 munmap)
 	run_ok "$bin/prog_munmap"
 	expect_swapped
-	expect_gt munmap_managed 4
+	expect_gt munmap_managed 3
 	expect_eq managed_bytes 0
 	expect_eq shim_lib_errors 0
 	;;
