@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_uffd - what userfaultfd itself costs on this machine, without uswap:
+ *   1. the thread-mode floor: a fault resolved by a handler thread that spins
+ *      on the descriptor, with a UFFDIO_COPY of a constant page (no lookup,
+ *      no decompression): the least any thread-mode fault can cost;
+ *   2. UFFDIO_MOVE against UFFDIO_COPY, 1 and 32 pages per call, with no
+ *      other thread of the process running, and with one running on the
+ *      other CPU (every move is a TLB shoot-down, sent to each CPU that runs
+ *      a thread of the process; an idle CPU is skipped).
+ * Medians of --runs runs (default 3).  Usage: bench_uffd [--runs R]
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../src/uffd_compat.h"
+
+#define PG 4096UL
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int uffd_new(uint64_t features)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+
+	if (fd < 0 || ioctl(fd, UFFDIO_API, &api)) {
+		fprintf(stderr, "bench_uffd: userfaultfd: %s (root or vm.unprivileged_userfaultfd=1)\n",
+			strerror(errno));
+		exit(2);
+	}
+	return fd;
+}
+
+static char *area(size_t pages, int uffd)
+{
+	char *m = mmap(NULL, pages * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct uffdio_register r = { .range = { (uintptr_t)m, pages * PG },
+				     .mode = UFFDIO_REGISTER_MODE_MISSING };
+
+	if (m == MAP_FAILED || (madvise(m, pages * PG, MADV_NOHUGEPAGE), ioctl(uffd, UFFDIO_REGISTER, &r))) {
+		perror("bench_uffd: area");
+		exit(1);
+	}
+	return m;
+}
+
+/* ---- 1. the thread-mode floor ---- */
+
+static int floor_uffd;
+static _Atomic int floor_stop;
+static _Alignas(4096) char constant_page[PG];
+
+static void *floor_handler(void *arg)
+{
+	struct uffd_msg msg;
+
+	(void)arg;
+	while (!floor_stop) {
+		if (read(floor_uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+		    msg.event != UFFD_EVENT_PAGEFAULT)
+			continue; /* spin */
+		struct uffdio_copy c = { .dst = msg.arg.pagefault.address & ~(PG - 1),
+					 .src = (uintptr_t)constant_page, .len = PG };
+		ioctl(floor_uffd, UFFDIO_COPY, &c);
+	}
+	return NULL;
+}
+
+static double thread_floor_p50(size_t n)
+{
+	uint64_t *lat = malloc(n * sizeof(*lat));
+	pthread_t th;
+	char *m;
+
+	floor_uffd = uffd_new(0);
+	m = area(n, floor_uffd);
+	memset(constant_page, 1, PG);
+	floor_stop = 0;
+	pthread_create(&th, NULL, floor_handler, NULL);
+	for (size_t i = 0; i < n; i++) {
+		size_t p = i * 7919 % n; /* n is not a multiple of 7919: every page once */
+		uint64_t t = now_ns();
+		(void)*(volatile char *)(m + p * PG);
+		lat[i] = now_ns() - t;
+	}
+	floor_stop = 1;
+	pthread_join(th, NULL);
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	double p50 = lat[n / 2] / 1e3;
+	free(lat);
+	munmap(m, n * PG);
+	close(floor_uffd);
+	return p50;
+}
+
+/* ---- 2. MOVE against COPY ---- */
+
+static _Atomic int spin_stop;
+
+static void *spinner(void *arg)
+{
+	(void)arg;
+	while (!spin_stop)
+		__asm__ volatile("" ::: "memory");
+	return NULL;
+}
+
+/* Microseconds per page to fill @n pages, @batch per call, by MOVE (from a
+ * populated pool) or COPY. */
+static double per_page(bool move, size_t batch, size_t n)
+{
+	int prog_uffd = uffd_new(UFFD_FEATURE_MOVE), pool_uffd = uffd_new(UFFD_FEATURE_MOVE);
+	char *prog = area(n, prog_uffd), *pool = area(n, pool_uffd);
+	static _Alignas(4096) char src[32 * PG];
+	uint64_t t0, spent = 0;
+
+	memset(src, 7, sizeof(src));
+	for (size_t i = 0; i < n; i += 32) { /* populate the pool */
+		struct uffdio_copy c = { .dst = (uintptr_t)pool + i * PG, .src = (uintptr_t)src,
+					 .len = 32 * PG };
+		ioctl(pool_uffd, UFFDIO_COPY, &c);
+	}
+	for (size_t i = 0; i < n; i += batch) {
+		t0 = now_ns();
+		if (move) {
+			struct uffdio_move mv = { .dst = (uintptr_t)prog + i * PG,
+						  .src = (uintptr_t)pool + i * PG, .len = batch * PG };
+			if (ioctl(prog_uffd, UFFDIO_MOVE, &mv))
+				perror("bench_uffd: UFFDIO_MOVE");
+		} else {
+			struct uffdio_copy c = { .dst = (uintptr_t)prog + i * PG, .src = (uintptr_t)src,
+						 .len = batch * PG };
+			if (ioctl(prog_uffd, UFFDIO_COPY, &c))
+				perror("bench_uffd: UFFDIO_COPY");
+		}
+		spent += now_ns() - t0;
+	}
+	if (prog[0] != 7)
+		fprintf(stderr, "bench_uffd: wrong content after %s\n", move ? "move" : "copy");
+	munmap(prog, n * PG);
+	munmap(pool, n * PG);
+	close(prog_uffd);
+	close(pool_uffd);
+	return spent / 1e3 / (double)n;
+}
+
+int main(int argc, char **argv)
+{
+	int runs = 3;
+	double v[16];
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+			runs = atoi(argv[++i]);
+		} else {
+			fprintf(stderr, "usage: bench_uffd [--runs R]\n");
+			return 2;
+		}
+	}
+	if (runs < 1 || runs > 16)
+		runs = 3;
+	for (int k = 0; k < runs; k++)
+		v[k] = thread_floor_p50(20011);
+	qsort(v, (size_t)runs, sizeof(double), cmp_dbl);
+	printf("thread-mode fault floor (spinning handler, UFFDIO_COPY of a constant page): p50 %.2f us\n",
+	       v[runs / 2]);
+	for (int other = 0; other < 2; other++) {
+		pthread_t th;
+		if (other) {
+			spin_stop = 0;
+			pthread_create(&th, NULL, spinner, NULL);
+		}
+		for (size_t batch = 1; batch <= 32; batch *= 32)
+			for (int move = 1; move >= 0; move--) {
+				for (int k = 0; k < runs; k++)
+					v[k] = per_page(move, batch, 4096);
+				qsort(v, (size_t)runs, sizeof(double), cmp_dbl);
+				printf("%s %2zu page%s per call, %s: %.2f us per page\n",
+				       move ? "UFFDIO_MOVE" : "UFFDIO_COPY", batch, batch > 1 ? "s" : " ",
+				       other ? "another thread running" : "no other thread    ",
+				       v[runs / 2]);
+			}
+		if (other) {
+			spin_stop = 1;
+			pthread_join(th, NULL);
+		}
+	}
+	return 0;
+}
