@@ -40,6 +40,8 @@
 #define BK_STABLE_WRITES (1u << 1) /* page must not change while write() runs */
 #define BK_RAM (1u << 2)           /* the store lives in RAM: a kept clean copy costs memory */
 
+#define BK_MAX_BATCH 64 /* most slots in one read_batch / write_batch */
+
 /* mm_stat-like statistics (names follow zram's /sys/block/zramN/mm_stat). */
 struct backend_stat {
 	uint64_t orig_data_size;   /* bytes of pages stored (nr stored pages * 4096) */
@@ -82,6 +84,18 @@ struct swap_backend_ops {
 	 */
 	int (*matches)(void *priv, uint64_t slot, const void *page, uint64_t hash);
 	int (*stat)(void *priv, struct backend_stat *st);
+	/*
+	 * read_batch / write_batch (optional; devices without BK_SYNCHRONOUS
+	 * should provide them) - @n slots in one submission to the device, all
+	 * complete when the call returns.  Page i is @pages[i]; @rc[i] gets its
+	 * result (as read()/write() would return).  read_batch fills @hashes[i]
+	 * and @hash_valid[i].  Return: 0 if every page succeeded, else the first
+	 * error (the others are still done).  @n <= BK_MAX_BATCH.
+	 */
+	int (*read_batch)(void *priv, unsigned int n, const uint64_t *slots, void *const *pages,
+			  uint64_t *hashes, bool *hash_valid, int *rc);
+	int (*write_batch)(void *priv, unsigned int n, const uint64_t *slots,
+			   const void *const *pages, const uint64_t *hashes, int *rc);
 	/* compact - defragment the store. Return: pages freed, or -errno. */
 	long (*compact)(void *priv);
 	/* check_invariants - whole-structure check for tests (optional).
