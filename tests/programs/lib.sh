@@ -66,11 +66,9 @@ prog_init() {
 prog_cleanup() {
 	local rc=$?
 	# A server left running by a failed test (redis) goes with it.
-	if [ -n "${PROG_PIDS:-}" ]; then
-		for p in $PROG_PIDS; do
-			kill "$p" 2>/dev/null || true
-		done
-	fi
+	for p in ${PROG_PIDS:-}; do
+		kill_tree "$p"
+	done
 	if [ "${PROG_KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then
 		say "kept $WORK"
 	else
@@ -112,7 +110,8 @@ timed() {
 	shift
 	local rc=0 pid deadline
 	deadline=$((SECONDS + ${PROG_TIMEOUT:-600}))
-	"$GNU_TIME" -f '%e %M %x' -o "$WORK/$tag.time" "$@" &
+	# <&0: an asynchronous command's stdin would be /dev/null, not the caller's.
+	"$GNU_TIME" -f '%e %M %x' -o "$WORK/$tag.time" "$@" <&0 &
 	pid=$!
 	while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
 		sleep 0.2

@@ -4,13 +4,13 @@
 # sort.sh [LINES [LIMIT [BUFFER]]] - GNU sort of a generated file of LINES lines
 # (about 36 bytes each) with `sort -S BUFFER`, so that it sorts in memory,
 # without uswap and under `uswap run --mem LIMIT`; the outputs must be
-# identical (cmp).  Defaults: 1,200,000 lines (43 MB) under a 32M limit with a
+# identical (cmp).  Defaults: 600,000 lines (24 MB: ~60 MB peak) under a 16M limit with a
 # 256M buffer (the ctest size).
 PROG_NAME=sort
 . "$(dirname "$0")/lib.sh"
 
-lines=${1:-1200000}
-limit=${2:-32M}
+lines=${1:-600000}
+limit=${2:-16M}
 buffer=${3:-256M}
 need sort coreutils
 need awk mawk

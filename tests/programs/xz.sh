@@ -6,12 +6,12 @@
 # --mem LIMIT`; the round trip must give back the input (cmp), and the
 # compressed file must be the one xz makes without uswap (cmp).  xz -9 (64 MiB
 # dictionary) takes a 64 MiB hash table plus 8 bytes per input byte.
-# Defaults: 120,000 lines (4.8 MB: ~110 MB peak) under a 32M limit (the ctest size).
+# Defaults: 60,000 lines (2.4 MB: ~35 MB peak) under a 16M limit (the ctest size).
 PROG_NAME=xz
 . "$(dirname "$0")/lib.sh"
 
-lines=${1:-120000}
-limit=${2:-32M}
+lines=${1:-60000}
+limit=${2:-16M}
 need xz xz-utils
 need awk mawk
 prog_init
