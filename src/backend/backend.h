@@ -56,6 +56,12 @@ struct backend_stat {
 	uint64_t meta_bytes;       /* per-slot tables and other metadata, included in mem_used_total */
 	uint64_t slot_table_bytes; /* of meta_bytes: the per-slot table alone */
 	uint64_t nr_stored;        /* slots currently holding data */
+	/* I/O to a backing device (0 for a store in RAM): what the device really
+	 * wrote and read, to measure bytes written per page evicted. */
+	uint64_t bytes_written;    /* bytes written to the device, cumulative */
+	uint64_t bytes_read;       /* bytes read from the device, cumulative */
+	uint64_t writes;           /* pages written to the device, cumulative */
+	uint64_t reads;            /* pages read from the device, cumulative */
 };
 
 struct swap_backend_ops {
@@ -107,6 +113,7 @@ struct swap_backend_ops {
 const struct swap_backend_ops *backend_lookup(const char *name, size_t name_len);
 
 extern const struct swap_backend_ops zram_backend_ops;
+extern const struct swap_backend_ops file_backend_ops;
 int zram_check_invariants(void *priv, char *err, size_t err_len);
 
 /* Parse "4G", "512M", "4096", "1k" into bytes.  Return: 0 or -EINVAL (also on overflow). */
