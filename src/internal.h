@@ -221,6 +221,8 @@ void swap_cache_del_locked(struct uswap_ctx *ctx, struct uswap_group *g, uint32_
 unsigned int swap_ra_window(struct uswap_ctx *ctx, struct region *r, size_t idx, int *streamp,
 			    int32_t *stridep);
 void swap_ra_record(struct region *r, int stream, size_t idx, unsigned int nr_read);
+bool swap_cache_isolate_slot(struct uswap_ctx *ctx, struct uswap_group *g, swp_entry_t e,
+			     uint32_t *f, swp_tb_t *t);
 bool swap_cache_isolate_oldest(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t *f, swp_entry_t *e, swp_tb_t *t);
 
 /* ---- swapfile.c: devices, clusters, slots -------------------------------- */
@@ -265,6 +267,10 @@ struct swap_info {
 	/* fault injection for tests: fail the Nth read / write from now with -EIO */
 	_Atomic long inject_read_fail;
 	_Atomic long inject_write_fail;
+	/* cluster read-ahead (asynchronous devices): window, and hits since the last fault */
+	_Atomic uint32_t ra_win;
+	_Atomic uint32_t ra_hits;
+	_Atomic uint64_t ra_prev_off;	/* slot of the last fault */
 	struct swap_info *retired_next; /* ctx->retired_swap list */
 };
 
@@ -295,6 +301,11 @@ uint64_t page_hash(const void *page);
 int swap_read_folio(struct uswap_ctx *ctx, struct swap_info *si, swp_entry_t e, void *page);
 /* Write @page to slot @e.  Return: 0, -ENOSPC, -EIO. */
 int swap_write_folio(struct uswap_ctx *ctx, struct swap_info *si, swp_entry_t e, const void *page);
+/* Batched forms: one device submission when the backend has read_batch/write_batch. */
+int swap_read_batch(struct uswap_ctx *ctx, struct swap_info *si, unsigned int n,
+		    const swp_entry_t *e, void *const *pages, int *rc);
+int swap_write_batch(struct uswap_ctx *ctx, struct swap_info *si, unsigned int n,
+		     const swp_entry_t *e, const void *const *pages, int *rc);
 void swap_discard(struct uswap_ctx *ctx, struct swap_info *si, swp_entry_t e);
 int swap_matches(struct uswap_ctx *ctx, struct swap_info *si, swp_entry_t e, const void *page);
 bool page_is_zero(const void *page);
@@ -357,6 +368,7 @@ enum reclaim_who { RECLAIM_KSWAPD, RECLAIM_DIRECT, RECLAIM_USER };
  * Return: pages freed. */
 unsigned int reclaim_range(struct uswap_ctx *ctx, struct region *r, size_t first, size_t nr,
 			   unsigned int *freed_zero);
+unsigned int pageout_range(struct uswap_ctx *ctx, struct region *r, size_t first, size_t nr);
 uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum reclaim_who who);
 void wakeup_kswapd(struct uswap_ctx *ctx);
 int kswapd_start(struct uswap_ctx *ctx);
@@ -425,6 +437,7 @@ struct uswap_ctx {
 
 	pthread_mutex_t groups_lock;
 	struct uswap_group *groups[MAX_GROUPS + 1];
+	_Atomic unsigned int nr_groups;	/* groups[] in use, the root included */
 	struct uswap_group root;
 
 	pthread_t kswapd;

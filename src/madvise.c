@@ -78,13 +78,11 @@ int uswap_madvise(struct uswap_ctx *ctx, void *addr, size_t len, int advice)
 				pte_unlock(r, i, pte & ~PTE_REFERENCED);
 		}
 		return 0;
-	case MADV_PAGEOUT: {
-		unsigned int out = reclaim_range(ctx, r, first, nr, &zero);
-		/* Free as much memory now: the swap cache is written out oldest first. */
-		if (out > zero)
-			try_to_free_pages(r->group, out - zero, RECLAIM_USER);
+	case MADV_PAGEOUT:
+		/* Unmap the range into the swap cache, then write those pages. */
+		reclaim_range(ctx, r, first, nr, &zero);
+		pageout_range(ctx, r, first, nr);
 		return 0;
-	}
 	default:
 		return -EINVAL;
 	}

@@ -226,7 +226,8 @@ static unsigned char *ra_buffer(void)
  * Return: pages collected, each left locked, pinned and charged in @ra.
  */
 static unsigned int ra_collect(struct uswap_ctx *ctx, struct region *r, size_t idx, unsigned int win,
-			       int32_t stride, unsigned char *buf, struct ra_page *ra)
+			       int32_t stride, unsigned char *buf, struct ra_page *ra,
+			       struct swap_info *defer)
 {
 	struct uswap_group *g = r->group;
 	unsigned int n = 0;
@@ -245,12 +246,15 @@ static unsigned int ra_collect(struct uswap_ctx *ctx, struct region *r, size_t i
 		p->si = get_swap_device(ctx, p->e);
 		if (!p->si)
 			goto out_unlock_pte;
-		if (!(p->si->ops->flags & BK_SYNCHRONOUS) || !swap_slot_trylock(ctx, p->e, &p->t))
+		/* A synchronous device is read now; an asynchronous one (@defer:
+		 * the faulting page's) later, in one batch with the faulting page. */
+		if ((defer ? p->si != defer : !(p->si->ops->flags & BK_SYNCHRONOUS)) ||
+		    !swap_slot_trylock(ctx, p->e, &p->t))
 			goto out_put;
 		if (swp_tb_kind(p->t) == SLOT_CACHE || swp_tb_count(p->t) != 1 ||
 		    mem_cgroup_charge(g, 1, 0))
 			goto out_unlock_slot;
-		if (swap_read_folio(ctx, p->si, p->e, buf + (size_t)k * PAGE_SIZE)) {
+		if (!defer && swap_read_folio(ctx, p->si, p->e, buf + (size_t)k * PAGE_SIZE)) {
 			mem_cgroup_uncharge(g, 1);
 			goto out_unlock_slot;
 		}
@@ -318,6 +322,121 @@ static void warm_return(struct uswap_ctx *ctx, uint32_t first, uint32_t n, uint3
 }
 
 /*
+ * cluster_collect - read-ahead by slot for an asynchronous device (kernel:
+ * swap_cluster_readahead): the slots after @e on its device were written
+ * together (reclaim writes a batch into consecutive slots), so they are
+ * likely to be wanted together.  Each allocated, written slot not in the
+ * swap cache is locked and given a frame, charged to @g.  The window adapts
+ * to how many of the last read-ahead pages were hit (kernel:
+ * swapin_nr_pages): it doubles with hits and halves without, down to none.
+ * Only in a context with one group: a frame must be charged to the group of
+ * the page it holds, and nothing maps a slot back to its page.
+ * Return: slots taken, in @ce/@cf/@ct.
+ */
+static unsigned int cluster_collect(struct uswap_ctx *ctx, struct uswap_group *g,
+				    struct swap_info *si, swp_entry_t e, swp_entry_t *ce, uint32_t *cf,
+				    swp_tb_t *ct)
+{
+	uint32_t hits = atomic_exchange_explicit(&si->ra_hits, 0, memory_order_relaxed);
+	uint32_t prev = atomic_load_explicit(&si->ra_win, memory_order_relaxed);
+	uint64_t last = atomic_exchange_explicit(&si->ra_prev_off, swp_offset(e), memory_order_relaxed);
+	uint32_t win = 1;
+	unsigned int n = 0;
+
+	if (hits) {
+		while (win < hits + 2)
+			win <<= 1;
+	} else if (swp_offset(e) == last + 1 || swp_offset(e) + 1 == last) {
+		win = 2; /* no hits to judge by yet: start on neighbouring faults */
+	}
+	if (win < prev / 2)
+		win = prev / 2; /* shrink gently */
+	win = min_t(win, (uint32_t)RA_MAX);
+	atomic_store_explicit(&si->ra_win, win, memory_order_relaxed);
+	if (win < 2 || atomic_load(&ctx->nr_groups) > 1)
+		return 0;
+	for (uint64_t k = 1; k < win && swp_offset(e) + k < si->nr_slots; k++) {
+		swp_entry_t x = swp_entry(swp_type(e), swp_offset(e) + k);
+		if (!swap_slot_trylock(ctx, x, &ct[n]))
+			break;
+		if (swp_tb_count(ct[n]) == 0 || !(ct[n] & SWP_TB_DATA) ||
+		    swp_tb_kind(ct[n]) == SLOT_CACHE || mem_cgroup_charge(g, 1, 0)) {
+			swap_slot_unlock(ctx, x, ct[n]);
+			break;
+		}
+		/* A warm frame: the device writes into it, and an empty frame
+		 * would fault into the pool's userfaultfd (SIGBUS). */
+		if (!pool_alloc_warm_run(&ctx->pool, 1, &cf[n])) {
+			mem_cgroup_uncharge(g, 1);
+			swap_slot_unlock(ctx, x, ct[n]);
+			break;
+		}
+		ce[n++] = x;
+	}
+	return n;
+}
+
+/*
+ * swapin_readahead - read the faulting slot @e of an asynchronous device into
+ * @page with its read-ahead, all in one submission: the *@nr_ra pages of a
+ * stream collected in @ra (read into @page + 1.. pages; a failed one ends
+ * the run: it and those after it are undone), or, with @cluster, slots after
+ * @e into the swap cache.  Return: 0, or -EIO if the faulting page could not
+ * be read (everything read ahead is then undone too).
+ */
+static int swapin_readahead(struct uswap_ctx *ctx, struct region *r, struct swap_info *si,
+			    swp_entry_t e, void *page, struct ra_page *ra, unsigned int *nr_ra,
+			    bool cluster)
+{
+	struct uswap_group *g = r->group;
+	swp_entry_t es[1 + RA_MAX], ce[RA_MAX];
+	void *pages[1 + RA_MAX];
+	uint32_t cf[RA_MAX];
+	swp_tb_t ct[RA_MAX];
+	int rcs[1 + RA_MAX];
+	unsigned int n = 0, nc = 0;
+
+	es[0] = e;
+	pages[0] = page;
+	if (cluster) {
+		nc = cluster_collect(ctx, g, si, e, ce, cf, ct);
+		for (unsigned int k = 0; k < nc; k++) {
+			es[1 + k] = ce[k];
+			pages[1 + k] = frame_addr(&ctx->pool, cf[k]);
+		}
+		n = nc;
+	} else {
+		for (unsigned int k = 0; k < *nr_ra; k++) {
+			es[1 + k] = ra[k].e;
+			pages[1 + k] = (char *)page + (size_t)(k + 1) * PAGE_SIZE;
+		}
+		n = *nr_ra;
+	}
+	swap_read_batch(ctx, si, 1 + n, es, pages, rcs);
+	if (!cluster) {
+		unsigned int ok = 0;
+		while (ok < *nr_ra && !rcs[0] && !rcs[1 + ok])
+			ok++;
+		ra_abort(ctx, r, ra + ok, *nr_ra - ok);
+		*nr_ra = ok;
+		return rcs[0];
+	}
+	for (unsigned int k = 0; k < nc; k++) {
+		if (rcs[1 + k]) { /* left for that page's own fault, which poisons it */
+			pool_release_frames(ctx, &cf[k], 1); /* still holds a page: warm again */
+			mem_cgroup_uncharge(g, 1);
+			swap_slot_unlock(ctx, ce[k], ct[k]);
+			continue;
+		}
+		swap_cache_add_locked(ctx, g, ce[k], cf[k], true, true);
+		swap_slot_unlock(ctx, ce[k], swp_tb_set(ct[k], SLOT_CACHE, cf[k]));
+		atomic_fetch_add(&g->nr_swapcache, 1);
+		count_event(ctx, g, swap_ra_cluster, 1);
+	}
+	return rcs[0];
+}
+
+/*
  * do_swap_page - bring in the page whose PTE holds swap entry @orig.
  * kernel: do_swap_page.
  * Context: page @idx locked.  *@newp receives the PTE to publish on unlock.
@@ -334,7 +453,7 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	struct swap_info *si;
 	const void *src;
 	uint32_t frame = FRAME_NIL;
-	bool activate = false, keep_slot, major = false, frame_moved = false;
+	bool activate = false, keep_slot, major = false, frame_moved = false, async;
 	struct ra_page ra[RA_MAX];
 	unsigned int win = 0, nr_ra = 0;
 	uint32_t warm = 0, nr_warm = 0; /* warm frames holding this fault's pages */
@@ -359,6 +478,7 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	/* rows 6, 15: claim the slot; a racing writeback or swapoff holds it
 	 * only for the duration of one page, and we sleep on the slot word. */
 	t = swap_slot_lock(ctx, e);
+	async = !(si->ops->flags & BK_SYNCHRONOUS);
 
 	/*
 	 * rows 22, 23: keep the slot (and its data) when the page is mapped
@@ -377,8 +497,10 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		/* row 5: swap-cache hit: minor fault, no I/O. */
 		frame = (uint32_t)swp_tb_payload(t);
 		swap_cache_del_locked(ctx, g, frame);
-		if (ctx->pool.frames[frame].readahead)
+		if (ctx->pool.frames[frame].readahead) {
 			count_event(ctx, g, swap_ra_hit, 1);
+			atomic_fetch_add_explicit(&si->ra_hits, 1, memory_order_relaxed);
+		}
 		src = frame_addr(&ctx->pool, frame);
 		activate = true; /* second chance: it was touched while inactive */
 		count_event(ctx, g, swapcache_hit, 1);
@@ -407,7 +529,7 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		win = swap_ra_window(ctx, r, idx, &stream, &stride);
 		src = scratch;
 		if (win + 1 >= ctx->move_in_min && stride == 1 && !keep_slot && ctx->mmu->move_in &&
-		    ctx->use_move) {
+		    ctx->use_move && !async) {
 			nr_warm = pool_alloc_warm_run(&ctx->pool, 1 + win, &warm);
 			if (nr_warm >= ctx->move_in_min) {
 				src = frame_addr(&ctx->pool, warm);
@@ -421,7 +543,16 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 			src = scratch;
 			win = 0;
 		}
-		rc = swap_read_folio(ctx, si, e, (void *)src); /* row 10 */
+		if (!async) {
+			rc = swap_read_folio(ctx, si, e, (void *)src); /* row 10 */
+		} else {
+			/* rows 10-12 for an asynchronous device: one submission for
+			 * the faulting page and its read-ahead, by address (a stream:
+			 * mapped with it) or else by slot (into the swap cache). */
+			if (win)
+				nr_ra = ra_collect(ctx, r, idx, win, stride, (unsigned char *)src, ra, si);
+			rc = swapin_readahead(ctx, r, si, e, (void *)src, ra, &nr_ra, !win);
+		}
 		if (rc) {
 			/* rows 14, 21: the data is lost; SIGBUS for this page only. */
 			warm_return(ctx, warm, nr_warm, 0);
@@ -436,8 +567,8 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		major = true;
 	}
 
-	if (win)
-		nr_ra = ra_collect(ctx, r, idx, win, stride, (unsigned char *)src, ra);
+	if (win && !async)
+		nr_ra = ra_collect(ctx, r, idx, win, stride, (unsigned char *)src, ra, NULL);
 	if (nr_ra && stride == -1) {
 		/*
 		 * A backward stream: its pages are contiguous below the fault.

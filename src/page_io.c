@@ -95,6 +95,84 @@ int swap_write_folio(struct uswap_ctx *ctx, struct swap_info *si, swp_entry_t e,
 	return 0;
 }
 
+/*
+ * swap_read_batch - read the @n slots @e[i] of @si into @pages[i] with one
+ * submission when the backend can (read_batch), else one by one; every page
+ * is checked as swap_read_folio checks it.  @rc[i]: 0 or -EIO.
+ * Context: the slots locked; device pinned.  Return: 0 if all were read.
+ */
+int swap_read_batch(struct uswap_ctx *ctx, struct swap_info *si, unsigned int n,
+		    const swp_entry_t *e, void *const *pages, int *rc)
+{
+	uint64_t slots[BK_MAX_BATCH], hash[BK_MAX_BATCH];
+	bool valid[BK_MAX_BATCH];
+	int ret = 0;
+
+	if (!si->ops->read_batch || n < 2) {
+		for (unsigned int i = 0; i < n; i++)
+			ret |= rc[i] = swap_read_folio(ctx, si, e[i], pages[i]);
+		return ret ? -EIO : 0;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		slots[i] = swp_offset(e[i]);
+		valid[i] = false;
+	}
+	si->ops->read_batch(si->priv, n, slots, pages, hash, valid, rc);
+	for (unsigned int i = 0; i < n; i++) {
+		if (!rc[i] && inject(&si->inject_read_fail))
+			rc[i] = -EIO;
+		if (rc[i]) {
+			uswap_log(ctx, USWAP_LOG_ERR, "swap read %s slot %llu: error %d", si->spec,
+				  (unsigned long long)slots[i], rc[i]);
+			rc[i] = -EIO;
+		} else if (valid[i] && page_hash(pages[i]) != hash[i]) {
+			uswap_log(ctx, USWAP_LOG_ERR, "swap read %s slot %llu: checksum mismatch",
+				  si->spec, (unsigned long long)slots[i]);
+			rc[i] = -EIO;
+		}
+		ret |= rc[i];
+	}
+	count_event(ctx, NULL, swap_read_batches, 1);
+	return ret ? -EIO : 0;
+}
+
+/*
+ * swap_write_batch - store @pages[i] in the @n slots @e[i] of @si, with one
+ * submission when the backend can (write_batch).  @rc[i]: 0, -ENOSPC, -EIO.
+ * Context: the slots locked.  Return: 0 if all were written.
+ */
+int swap_write_batch(struct uswap_ctx *ctx, struct swap_info *si, unsigned int n,
+		     const swp_entry_t *e, const void *const *pages, int *rc)
+{
+	uint64_t slots[BK_MAX_BATCH], hash[BK_MAX_BATCH];
+	int ret = 0;
+
+	if (!si->ops->write_batch || n < 2) {
+		for (unsigned int i = 0; i < n; i++)
+			ret |= rc[i] = swap_write_folio(ctx, si, e[i], pages[i]);
+		return ret ? -EIO : 0;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		slots[i] = swp_offset(e[i]);
+		hash[i] = page_hash(pages[i]);
+	}
+	si->ops->write_batch(si->priv, n, slots, pages, hash, rc);
+	for (unsigned int i = 0; i < n; i++) {
+		if (!rc[i] && inject(&si->inject_write_fail))
+			rc[i] = -EIO;
+		if (rc[i] == -ENOSPC) {
+			atomic_store(&si->full, true);
+		} else if (rc[i]) {
+			uswap_log(ctx, USWAP_LOG_ERR, "swap write %s slot %llu: error %d", si->spec,
+				  (unsigned long long)slots[i], rc[i]);
+			rc[i] = -EIO;
+		}
+		ret |= rc[i];
+	}
+	count_event(ctx, NULL, swap_write_batches, 1);
+	return ret ? -EIO : 0;
+}
+
 void swap_discard(struct uswap_ctx *ctx, struct swap_info *si, swp_entry_t e)
 {
 	(void)ctx;

@@ -351,6 +351,31 @@ void swap_cache_del_locked(struct uswap_ctx *ctx, struct uswap_group *g, uint32_
  * them) are rotated to the tail.
  * Return: true with *f, *e set and slot *e locked (word in *t).
  */
+/*
+ * swap_cache_isolate_slot - take slot @e's swap-cache frame off @g's inactive
+ * list, the slot left locked.  Return: false (slot unlocked) if @e is not in
+ * the swap cache.
+ */
+bool swap_cache_isolate_slot(struct uswap_ctx *ctx, struct uswap_group *g, swp_entry_t e,
+			     uint32_t *f, swp_tb_t *t)
+{
+	if (!swap_slot_trylock(ctx, e, t))
+		return false;
+	if (swp_tb_kind(*t) != SLOT_CACHE) {
+		swap_slot_unlock(ctx, e, *t);
+		return false;
+	}
+	*f = (uint32_t)swp_tb_payload(*t);
+	pthread_mutex_lock(&g->lru_lock);
+	bool on_list = ctx->pool.frames[*f].state == FRAME_CACHE;
+	if (on_list)
+		inactive_unlink_locked(ctx, g, *f);
+	pthread_mutex_unlock(&g->lru_lock);
+	if (!on_list) /* another reclaimer holds it */
+		swap_slot_unlock(ctx, e, *t);
+	return on_list;
+}
+
 bool swap_cache_isolate_oldest(struct uswap_ctx *ctx, struct uswap_group *g, uint32_t *f,
 			       swp_entry_t *e, swp_tb_t *t)
 {

@@ -172,6 +172,7 @@ static int ctx_init_common(struct uswap_ctx *ctx, const struct uswap_opts *opts)
 	pthread_cond_init(&ctx->kswapd_wait, NULL);
 	group_init(ctx, &ctx->root, 0, "root", ctx->opts.limit_bytes >> PAGE_SHIFT);
 	ctx->groups[0] = &ctx->root;
+	ctx->nr_groups = 1;
 	return pool_init(ctx, DEFAULT_POOL_FRAMES);
 }
 
@@ -381,6 +382,7 @@ int uswap_group_create(struct uswap_ctx *ctx, const char *name, uint64_t limit_b
 		if (!ctx->groups[id]) {
 			group_init(ctx, g, id, name, limit_bytes >> PAGE_SHIFT);
 			ctx->groups[id] = g;
+			atomic_fetch_add(&ctx->nr_groups, 1);
 			rc = 0;
 			break;
 		}
@@ -407,6 +409,7 @@ int uswap_group_destroy(struct uswap_group *g)
 		return -EBUSY;
 	}
 	ctx->groups[g->id] = NULL;
+	atomic_fetch_sub(&ctx->nr_groups, 1);
 	pthread_mutex_unlock(&ctx->groups_lock);
 	free(g);
 	return 0;

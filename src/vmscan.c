@@ -395,47 +395,123 @@ unsigned int reclaim_range(struct uswap_ctx *ctx, struct region *r, size_t first
  * kernel: shrink_inactive_list / shrink_folio_list / pageout.
  * Return: frames freed.
  */
-static unsigned int shrink_inactive(struct uswap_group *g, unsigned int max, bool *stuck)
+struct wb_frame {
+	uint32_t f;
+	swp_entry_t e;
+	swp_tb_t t;
+	int rc;
+};
+
+/*
+ * writeback_frames - write the isolated swap-cache frames @b[0..n) (slots
+ * locked) that the device does not hold yet, one submission per device
+ * (page_io.c batches), then free every frame written or clean.  A frame that
+ * cannot be written goes back to the inactive list (*@stuck).
+ * Return: frames freed.
+ */
+static unsigned int writeback_frames(struct uswap_group *g, struct wb_frame *b, unsigned int n,
+				     bool *stuck)
 {
 	struct uswap_ctx *ctx = g->ctx;
 	uint32_t released[RECLAIM_BATCH];
+	unsigned int freed = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		swp_entry_t e[RECLAIM_BATCH];
+		const void *pages[RECLAIM_BATCH];
+		unsigned int idx[RECLAIM_BATCH], k = 0;
+		int rc[RECLAIM_BATCH];
+		if ((b[i].t & SWP_TB_DATA) || b[i].rc)
+			continue;
+		for (unsigned int j = i; j < n; j++) {
+			if ((b[j].t & SWP_TB_DATA) || b[j].rc || swp_type(b[j].e) != swp_type(b[i].e))
+				continue;
+			idx[k] = j;
+			e[k] = b[j].e;
+			pages[k] = frame_addr(&ctx->pool, b[j].f);
+			k++;
+		}
+		struct swap_info *si = get_swap_device(ctx, b[i].e);
+		if (si) {
+			swap_write_batch(ctx, si, k, e, pages, rc);
+			put_swap_device(si);
+		}
+		for (unsigned int m = 0; m < k; m++) {
+			int r = si ? rc[m] : -EIO;
+			b[idx[m]].rc = r ? r : 1; /* 1: written */
+		}
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		swp_tb_t t = b[i].t;
+		if (t & SWP_TB_DATA) {
+			count_event(ctx, g, swpout_clean, 1); /* clean: no write */
+		} else if (b[i].rc == 1) {
+			t |= SWP_TB_DATA;
+			count_event(ctx, g, pswpout, 1);
+		} else {
+			/* Device full or failing: keep the page in memory. */
+			swap_cache_add_locked(ctx, g, b[i].e, b[i].f, false, false);
+			swap_slot_unlock(ctx, b[i].e, t);
+			count_event(ctx, g, swpout_fail, 1);
+			*stuck = true;
+			continue;
+		}
+		t = swp_tb_set(t, SLOT_SHADOW, workingset_eviction(g));
+		swap_slot_unlock(ctx, b[i].e, t);
+		released[freed++] = b[i].f;
+	}
+	if (freed) {
+		pool_release_frames(ctx, released, freed);
+		atomic_fetch_sub(&g->nr_swapcache, freed);
+		mem_cgroup_uncharge(g, freed);
+	}
+	return freed;
+}
+
+static unsigned int shrink_inactive(struct uswap_group *g, unsigned int max, bool *stuck)
+{
+	struct wb_frame b[RECLAIM_BATCH];
 	unsigned int n = 0;
 
 	max = min_t(max, (unsigned int)RECLAIM_BATCH);
-	while (n < max) {
-		uint32_t f;
-		swp_entry_t e;
-		swp_tb_t t;
-		if (!swap_cache_isolate_oldest(ctx, g, &f, &e, &t))
-			break;
-		if (t & SWP_TB_DATA) {
-			count_event(ctx, g, swpout_clean, 1); /* clean: no write */
-		} else {
-			struct swap_info *si = get_swap_device(ctx, e);
-			int rc = si ? swap_write_folio(ctx, si, e, frame_addr(&ctx->pool, f)) : -EIO;
-			if (si)
-				put_swap_device(si);
-			if (rc) {
-				/* Device full or failing: keep the page in memory. */
-				swap_cache_add_locked(ctx, g, e, f, false, false);
-				swap_slot_unlock(ctx, e, t);
-				count_event(ctx, g, swpout_fail, 1);
-				*stuck = true;
-				break;
-			}
-			t |= SWP_TB_DATA;
-			count_event(ctx, g, pswpout, 1);
+	/* Take the oldest frames, each with its slot locked. */
+	while (n < max && swap_cache_isolate_oldest(g->ctx, g, &b[n].f, &b[n].e, &b[n].t)) {
+		b[n].rc = 0;
+		n++;
+	}
+	return writeback_frames(g, b, n, stuck);
+}
+
+/*
+ * pageout_range - write out the swap-cache pages of [first, first+nr) of @r
+ * now and free their frames (MADV_PAGEOUT, after reclaim_range moved them
+ * into the swap cache).  Return: frames freed.
+ */
+unsigned int pageout_range(struct uswap_ctx *ctx, struct region *r, size_t first, size_t nr)
+{
+	struct uswap_group *g = r->group;
+	struct wb_frame b[RECLAIM_BATCH];
+	unsigned int n = 0, freed = 0;
+	bool stuck = false;
+
+	for (size_t i = first; i < first + nr && i < r->nr_pages; i++) {
+		pte_t pte = pte_read(r, i);
+		if (!pte_is_swap(pte))
+			continue;
+		swp_entry_t e = pte_to_swp_entry(pte);
+		if (!swap_cache_isolate_slot(ctx, g, e, &b[n].f, &b[n].t))
+			continue;
+		b[n].e = e;
+		b[n].rc = 0;
+		if (++n == RECLAIM_BATCH) {
+			freed += writeback_frames(g, b, n, &stuck);
+			n = 0;
 		}
-		t = swp_tb_set(t, SLOT_SHADOW, workingset_eviction(g));
-		swap_slot_unlock(ctx, e, t);
-		released[n++] = f;
 	}
-	if (n) {
-		pool_release_frames(ctx, released, n);
-		atomic_fetch_sub(&g->nr_swapcache, n);
-		mem_cgroup_uncharge(g, n);
-	}
-	return n;
+	if (n)
+		freed += writeback_frames(g, b, n, &stuck);
+	count_event_nr(ctx, g, EV_pgsteal_direct, freed);
+	return freed;
 }
 
 /* Size of the inactive list (swap cache) reclaim keeps for second chances. */

@@ -16,6 +16,9 @@ EVENT(swapcache_hit)	  /* fault resolved from the swap cache: minor fault (row 5
 EVENT(swap_ra)		  /* pages read ahead (mapped with the faulting page); also in pswpin */
 EVENT(swpin_move)	  /* pages swapped in by moving a warm pool frame in (no copy) */
 EVENT(swap_ra_stride)	  /* read-ahead streams started by the trend detector (stride != 1) */
+EVENT(swap_ra_cluster)	  /* pages read ahead into the swap cache by slot (cluster mode) */
+EVENT(swap_read_batches)  /* batched device reads (one submission each) */
+EVENT(swap_write_batches) /* batched device writes (one submission each) */
 EVENT(swap_ra_hit)	  /* read-ahead pages the stream walked over */
 EVENT(swpin_zero)	  /* refaults of pages evicted as zero (no slot, no I/O) */
 EVENT(swpout_zero)	  /* evictions of all-zero pages (no slot, no I/O) */

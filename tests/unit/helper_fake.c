@@ -285,10 +285,52 @@ unsigned long fake_backend_reads(void)
 {
 	return the_fb ? the_fb->reads : 0;
 }
+/* Batched ops for the asynchronous variant: per-page ops, counted as one submission. */
+static unsigned long fb_read_batches, fb_write_batches;
+static int fb_read_batch(void *p, unsigned int n, const uint64_t *slots, void *const *pages,
+			 uint64_t *hashes, bool *valid, int *rc)
+{
+	int ret = 0;
+	fb_read_batches++;
+	for (unsigned int i = 0; i < n; i++)
+		ret = ret ? ret : (rc[i] = fb_read(p, slots[i], pages[i], &hashes[i], &valid[i]));
+	return ret;
+}
+static int fb_write_batch(void *p, unsigned int n, const uint64_t *slots, const void *const *pages,
+			  const uint64_t *hashes, int *rc)
+{
+	int ret = 0;
+	fb_write_batches++;
+	for (unsigned int i = 0; i < n; i++)
+		ret = ret ? ret : (rc[i] = fb_write(p, slots[i], pages[i], hashes[i]));
+	return ret;
+}
+unsigned long fake_backend_batches(bool read)
+{
+	return read ? fb_read_batches : fb_write_batches;
+}
+
+/* The same store, as a device that is not synchronous (a file, an SSD). */
+const struct swap_backend_ops fake_async_backend_ops = {
+	.name = "fakeasync",
+	.flags = 0,
+	.create = fb_create,
+	.destroy = fb_destroy,
+	.write = fb_write,
+	.read = fb_read,
+	.discard = fb_discard,
+	.matches = fb_matches,
+	.stat = fb_stat,
+	.read_batch = fb_read_batch,
+	.write_batch = fb_write_batch,
+};
+
 void fake_backend_corrupt(uint64_t slot)
 {
 	the_fb->data[slot * PAGE_SIZE + 100] ^= 0x5a;
 }
+
+const struct swap_backend_ops *fake_device_ops = &fake_backend_ops;
 
 struct uswap_ctx *fake_setup(size_t nr_pages, uint64_t limit_pages, uint64_t nr_slots,
 			     struct region **rp)
@@ -308,7 +350,7 @@ struct uswap_ctx *fake_setup(size_t nr_pages, uint64_t limit_pages, uint64_t nr_
 	fake.poisoned = calloc(nr_pages, 1);
 	CHECK_EQ(ctx_create_with_mmu(&o, &fake_mmu_ops, &ctx), 0);
 	snprintf(args, sizeof(args), "%llu", (unsigned long long)nr_slots);
-	CHECK_EQ(swap_device_add_ops(ctx, &fake_backend_ops, args, "fake", 0, NULL), 0);
+	CHECK_EQ(swap_device_add_ops(ctx, fake_device_ops, args, "fake", 0, NULL), 0);
 	addr = fake.mem;
 	CHECK_EQ(uswap_mmap(ctx, NULL, nr_pages << PAGE_SHIFT, &addr), 0);
 	CHECK(addr == fake.mem);

@@ -35,4 +35,9 @@ uint64_t fake_backend_nr_stored(void);
 unsigned long fake_backend_writes(void);
 unsigned long fake_backend_reads(void);
 void fake_backend_corrupt(uint64_t slot);
+/* The asynchronous variant (read_batch/write_batch), and batches submitted. */
+extern const struct swap_backend_ops fake_async_backend_ops;
+unsigned long fake_backend_batches(bool read);
+/* The device fake_setup() adds (default: the synchronous fake). */
+extern const struct swap_backend_ops *fake_device_ops;
 #endif

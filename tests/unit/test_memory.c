@@ -5,6 +5,7 @@
  * PTE states asserted, invariants checked after each case.
  */
 #include <errno.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include "check.h"
@@ -516,6 +517,62 @@ static void test_readahead_trend(void)
 	fake_teardown(ctx);
 }
 
+/*
+ * An asynchronous device: writeback goes in batches; a sequential stream
+ * reads the faulting page and its read-ahead in one batch and maps them; a
+ * fault outside any stream reads ahead by slot into the swap cache, and the
+ * window grows with the hits and shrinks without them.
+ */
+static void test_async_device(void)
+{
+	struct region *r;
+	struct uswap_ctx *ctx;
+
+	fake_device_ops = &fake_async_backend_ops;
+	ctx = fake_setup(NP, 64, 1024, &r);
+	fake_device_ops = &fake_backend_ops;
+	unsigned long wb0 = fake_backend_batches(false), rb0 = fake_backend_batches(true);
+	fill_all(ctx, r, 41);
+	CHECK(fake_backend_batches(false) > wb0);
+	CHECK(fake_backend_batches(false) - wb0 < ev(ctx, "pswpout") / 4); /* many pages per batch */
+	/* Sequential: stream read-ahead, batched, mapped directly. */
+	verify_all(ctx, r, 41);
+	CHECK(ev(ctx, "swap_ra") > NP / 4);
+	CHECK(fake_backend_batches(true) > rb0);
+	CHECK(ev(ctx, "pgmajfault") < NP / 3);
+	CHECK_EQ(ctx_check_invariants(ctx), 0);
+	fake_teardown(ctx);
+
+	/* Cluster mode: pages evicted in an order that is not their address
+	 * order (MADV_PAGEOUT one by one), then faulted in that order: their
+	 * slots are neighbours, their addresses are not.  Each fault reads the
+	 * next slots into the swap cache, and the next faults hit it. */
+	fake_device_ops = &fake_async_backend_ops;
+	ctx = fake_setup(NP, NP, 1024, &r);
+	fake_device_ops = &fake_backend_ops;
+	fill_all(ctx, r, 42);
+	CHECK_EQ(ev(ctx, "pswpout"), 0);
+	for (size_t k = 0; k < NP / 2; k++) {
+		size_t i = (k * 97) % NP;
+		CHECK_EQ(uswap_madvise(ctx, pg(i), PAGE_SIZE, MADV_PAGEOUT), 0);
+	}
+	CHECK(ev(ctx, "pswpout") >= NP / 2 - 2);
+	uint64_t hits0 = ev(ctx, "swap_ra_hit"), cl0 = ev(ctx, "swap_ra_cluster");
+	uint64_t maj0 = ev(ctx, "pgmajfault");
+	for (size_t k = 0; k < NP / 2; k++) {
+		size_t i = (k * 97) % NP;
+		CHECK_EQ(fake_touch(ctx, r, i, false), 0);
+		CHECK(verify_page(pg(i), 42, i, FILL_HALF));
+	}
+	CHECK_EQ(ev(ctx, "swap_ra_stride"), 0); /* no address trend: by slot only */
+	CHECK(ev(ctx, "pgmajfault") - maj0 < NP / 8);
+	CHECK(ev(ctx, "swap_ra_cluster") > cl0);
+	CHECK(ev(ctx, "swap_ra_hit") > hits0);
+	CHECK_EQ(ev(ctx, "swpin_poison"), 0);
+	CHECK_EQ(ctx_check_invariants(ctx), 0);
+	fake_teardown(ctx);
+}
+
 int main(void)
 {
 	test_first_touch();
@@ -535,5 +592,6 @@ int main(void)
 	test_eexist_not_claimed();
 	test_warm_frames();
 	test_readahead_trend();
+	test_async_device();
 	return 0;
 }
