@@ -114,6 +114,7 @@ const struct swap_backend_ops *backend_lookup(const char *name, size_t name_len)
 
 extern const struct swap_backend_ops zram_backend_ops;
 extern const struct swap_backend_ops file_backend_ops;
+extern const struct swap_backend_ops tier_backend_ops;
 int zram_check_invariants(void *priv, char *err, size_t err_len);
 
 /* Parse "4G", "512M", "4096", "1k" into bytes.  Return: 0 or -EINVAL (also on overflow). */

@@ -14,6 +14,7 @@
 static const struct swap_backend_ops *const backends[] = {
 	&zram_backend_ops,
 	&file_backend_ops,
+	&tier_backend_ops,
 };
 
 /*
