@@ -318,11 +318,12 @@ static void test_roundtrip(const char *ring)
 	CHECK_EQ(ops->matches(f, 3, pg, hash_of(pg)), 0);
 
 	/* Unaligned buffers bounce. */
-	fill_page(raw + 1, 11, 4, FILL_RANDOM);
+	fill_page(pg, 11, 4, FILL_RANDOM); /* fill_page stores whole words: fill aligned, copy */
+	memcpy(raw + 1, pg, PAGE);
 	CHECK_EQ(ops->write(f, 4, raw + 1, hash_of(raw + 1)), 0);
 	memset(raw, 0, PAGE + 1);
 	CHECK_EQ(ops->read(f, 4, raw + 1, &hash, &valid), 0);
-	CHECK(verify_page(raw + 1, 11, 4, FILL_RANDOM));
+	CHECK(memcmp(raw + 1, pg, PAGE) == 0);
 	CHECK(valid && hash == hash_of(raw + 1));
 
 	/* Discard, empty, out of range. */
