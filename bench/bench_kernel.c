@@ -731,6 +731,7 @@ static volatile sig_atomic_t zram_hot_added, zram_configured, swap_on;
 static char zram_dev[64], zram_sys[64], zram_reset[96], zram_comp[96], zram_idstr[16];
 static char saved_comp[64]; /* comp_algorithm to restore on a pre-existing device */
 static volatile pid_t child_pid;
+static pid_t parent_pid; /* the only process that may tear down */
 static volatile sig_atomic_t cleaning;
 static uint64_t swap_bytes; /* size of the kernel's zram device and of uswap's */
 
@@ -804,7 +805,8 @@ static void sys_teardown(void)
 {
 	pid_t pid = child_pid;
 
-	if (cleaning)
+	/* A child that crashed must not swapoff or remove what the parent set up. */
+	if (cleaning || getpid() != parent_pid)
 		return;
 	cleaning = 1;
 	if (pid > 0) {
@@ -1220,6 +1222,10 @@ static void child_main(const struct job *j, int sys, int wfd)
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
+	/* A crash of the child is the child's: core dump and status, no teardown. */
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGBUS, SIG_DFL);
+	signal(SIGABRT, SIG_DFL);
 
 	if (sys == SYS_KERNEL) {
 		char p[192], num[32];
@@ -1951,6 +1957,7 @@ int main(int argc, char **argv)
 	char sw[64];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	parent_pid = getpid();
 	for (int i = 0; i < 64; i++)
 		memcpy(&text_words[i], text_tokens[i], 8);
 	parse_args(argc, argv);
