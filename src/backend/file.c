@@ -96,9 +96,16 @@
  *   read() never calls malloc and never waits for a lock.  The per-thread
  *   ring has a busy flag: if the handler interrupted its own thread inside
  *   an I/O on that ring (or the thread has no ring yet), read() uses
- *   pread() on the same fd instead.  Ring set-up is never done from read()
- *   or read_batch() - only writes create rings - so the signal path does
- *   not run io_uring_queue_init or pthread_setspecific.  With ring=shared,
+ *   pread() on the same fd instead.  A thread's first I/O sets its ring
+ *   up, reads included (a fault handler thread may only ever read, and its
+ *   read-ahead batches need the ring): busy is raised before set-up, so a
+ *   signal arriving during it falls back to pread; io_uring_queue_init only
+ *   makes system calls (io_uring_setup, mmap; liburing 2.x allocates in
+ *   its probe functions only); the pthread key is created at swapon, and
+ *   pthread_setspecific() of a key below 32 stores into the thread
+ *   descriptor without allocating (glibc's first-level block) - with a
+ *   larger key (a process with many keys) only writes set rings up, and a
+ *   thread that only reads uses pread.  With ring=shared,
  *   read() only trylocks the mutex and falls back to pread().  A buffer
  *   that is not 4096-aligned is bounced through an mmap'd page (mmap is
  *   async-signal-safe).
@@ -196,6 +203,7 @@ static __thread struct file_ring tls_ring;
 static pthread_key_t ring_key;
 static pthread_once_t ring_once = PTHREAD_ONCE_INIT;
 static int ring_key_err;
+static bool ring_key_small; /* pthread_setspecific will not allocate (see above) */
 static atomic_uint ring_depth_max = BK_MAX_BATCH; /* largest depth= of any instance */
 
 static void ring_thread_exit(void *p)
@@ -207,9 +215,11 @@ static void ring_thread_exit(void *p)
 	r->ready = false;
 }
 
+/* Once per process, at the first swapon (never on a signal path). */
 static void ring_key_init(void)
 {
 	ring_key_err = pthread_key_create(&ring_key, ring_thread_exit);
+	ring_key_small = !ring_key_err && (unsigned long)ring_key < 32;
 }
 
 static int ring_setup(struct io_uring *ring, unsigned int depth, bool single_issuer)
@@ -227,34 +237,39 @@ static int ring_setup(struct io_uring *ring, unsigned int depth, bool single_iss
 }
 
 /*
- * Take this thread's ring for one operation.  @may_create: not on a path a
- * signal handler may run (see the file comment).  Return: the ring (busy
- * set), or NULL: use pread/pwrite.
+ * Take this thread's ring for one operation, setting it up on first use.
+ * @write: a write path (never a signal handler), where set-up may allocate.
+ * Context: signal-safe when !@write.  Return: the ring (busy set), or
+ * NULL: use pread/pwrite.
  */
-static struct file_ring *ring_get(bool may_create)
+static struct file_ring *ring_get(bool write)
 {
 	struct file_ring *r = &tls_ring;
 
 	if (r->busy || r->failed)
 		return NULL;
+	if (!r->ready && (ring_key_err || (!write && !ring_key_small)))
+		return NULL;
+	r->busy = 1; /* before set-up: a signal handler arriving now uses pread */
+	atomic_signal_fence(memory_order_seq_cst);
 	if (!r->ready) {
-		if (!may_create)
-			return NULL;
-		pthread_once(&ring_once, ring_key_init);
-		if (ring_key_err || ring_setup(&r->ring, atomic_load(&ring_depth_max), true) < 0) {
+		if (ring_setup(&r->ring, atomic_load(&ring_depth_max), true) < 0) {
 			r->failed = true;
-			return NULL;
+			goto out_idle;
 		}
 		if (pthread_setspecific(ring_key, r)) {
 			io_uring_queue_exit(&r->ring);
 			r->failed = true;
-			return NULL;
+			goto out_idle;
 		}
 		r->ready = true;
 	}
-	r->busy = 1;
-	atomic_signal_fence(memory_order_seq_cst);
 	return r;
+
+out_idle:
+	atomic_signal_fence(memory_order_seq_cst);
+	r->busy = 0;
+	return NULL;
 }
 
 static void ring_put(struct file_ring *r)
@@ -345,15 +360,19 @@ static void io_ring(struct file_dev *f, struct io_uring *ring, bool write, struc
 		io_sync(f, write, io + queued, n - queued);
 }
 
-/* Do @n page I/Os, in one submission where a ring is available. */
+/*
+ * Do @n page I/Os, in one submission where a ring is available.  @may_block:
+ * not a read (a read may run in a signal handler: it never waits for the
+ * shared ring's mutex, and sets a ring up only where that cannot allocate).
+ */
 static void file_io(struct file_dev *f, bool write, struct file_io *io, unsigned int n,
-		    bool may_create)
+		    bool may_block)
 {
 	struct file_ring *r;
 
 	switch (f->ring_mode) {
 	case FILE_RING_THREAD:
-		r = ring_get(may_create);
+		r = ring_get(may_block);
 		if (!r)
 			break;
 		io_ring(f, &r->ring, write, io, n);
@@ -361,7 +380,7 @@ static void file_io(struct file_dev *f, bool write, struct file_io *io, unsigned
 		goto out;
 	case FILE_RING_SHARED:
 		/* read() may run in a signal handler: never wait for the mutex there. */
-		if (may_create ? pthread_mutex_lock(&f->shared_lock)
+		if (may_block ? pthread_mutex_lock(&f->shared_lock)
 			       : pthread_mutex_trylock(&f->shared_lock))
 			break;
 		io_ring(f, &f->shared_ring, write, io, n);
@@ -1102,6 +1121,7 @@ static int file_create(const char *args, void **priv, uint64_t *nr_slots, char *
 		goto out_destroy;
 	}
 
+	pthread_once(&ring_once, ring_key_init);
 	/* Rings: a thread's ring must hold the largest batch of any device. */
 	{
 		unsigned int cur = atomic_load(&ring_depth_max);
