@@ -7,10 +7,11 @@
 # compared, swapping and the limit asserted), median of RUNS runs, printed as
 # a table and written to bench/results/programs-DATE.{txt,csv,log}.
 #
-# Usage: bench/programs.sh [--runs N] [--quick] [--only PROG[,PROG]]
+# Usage: bench/programs.sh [--runs N] [--quick] [--only PROG[,PROG]] [--table LOG...]
 #   --runs N   runs of each program (default 3); the table gives medians
 #   --quick    the ctest sizes, one run (a smoke test of this script)
 #   --only     some of: python sort xz sqlite redis
+#   --table    no runs: the table of the results in these logs (of earlier runs)
 # Environment: USWAP (default build/uswap).  As root (userfaultfd); under ~10
 # minutes on 2 vCPUs.  docs/programs.md has the results and how to read them.
 set -euo pipefail
@@ -21,11 +22,13 @@ export USWAP=${USWAP:-$src/build/uswap}
 runs=3
 quick=0
 only="python,sort,xz,sqlite,redis"
+tables=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runs) runs=${2:?--runs needs a number}; shift ;;
 	--quick) quick=1; runs=1 ;;
 	--only) only=${2:?--only needs a list}; shift ;;
+	--table) shift; tables=("$@"); break ;;
 	-h | --help) sed -n '4,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "programs.sh: unknown option: $1" >&2; exit 2 ;;
 	esac
@@ -34,12 +37,13 @@ done
 [ -x "$USWAP" ] || { echo "programs.sh: no $USWAP: build first" >&2; exit 1; }
 
 # Full sizes: program, script arguments (size, limit), and what the size is.
-# Peaks (without uswap, measured): python ~290 MB, sort ~200 MB, xz ~55 MB,
-# sqlite ~250 MB, redis ~250 MB - each 3.5x to 5x its limit.
+# Peaks (without uswap, measured): python ~245 MB, sort ~200 MB, xz ~42 MB,
+# sqlite ~250 MB, redis ~250 MB: 4x to 5x the limit, xz 2.6x (its match finder
+# reads a 64 MiB hash table at random: any smaller limit thrashes, docs/programs.md).
 declare -A args what
 args[python]="128 64M";        what[python]="128 MiB bytearray + ~128 MiB list"
 args[sort]="2000000 48M 1G";   what[sort]="2,000,000 lines (80 MB), sort -S 1G"
-args[xz]="120000 16M";         what[xz]="4.7 MB of text, xz -9 then xz -d"
+args[xz]="80000 16M";          what[xz]="3.1 MB of text, xz -9 then xz -d"
 args[sqlite]="1000000 64M";    what[sqlite]="1,000,000 rows (~110 MB database)"
 args[redis]="600000 48M 256";  what[redis]="600,000 keys of 256 bytes"
 if [ "$quick" = 1 ]; then
@@ -50,6 +54,13 @@ if [ "$quick" = 1 ]; then
 fi
 
 mkdir -p bench/results
+failed=0
+if [ ${#tables[@]} -gt 0 ]; then
+	logs=("${tables[@]}")
+	runs=0
+else
+	logs=()
+fi
 stamp=$(date +%Y%m%d-%H%M%S)
 out=bench/results/programs-$stamp
 log=$out.log
@@ -58,8 +69,7 @@ log=$out.log
 	echo "# $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "# uswap: $USWAP; runs: $runs"
 } | tee "$log"
-
-failed=0
+if [ ${#logs[@]} -gt 0 ]; then only=""; fi
 for p in ${only//,/ }; do
 	[ -n "${what[$p]:-}" ] || { echo "programs.sh: unknown program $p" >&2; exit 2; }
 	for r in $(seq "$runs"); do
@@ -125,7 +135,7 @@ END {
 			br, ur, res, used, orig, compr, bw, uw, (bw > 0 ? uw / bw : 0),
 			median(col[p, "pswpout"]), median(col[p, "pswpin"]) > CSV
 	}
-}' CSV="$out.csv" "$log" | tee "$out.txt"
+}' CSV="$out.csv" "${logs[@]:-$log}" | tee "$out.txt"
 
 cat <<EOF
 
