@@ -65,6 +65,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/swap.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -221,6 +222,7 @@ static void gen_page(int data, uint64_t pg, uint32_t ver, uint64_t *buf)
 struct workload {
 	int data, pat, rw, mult, threads; /* threads 0 = --threads */
 	uint64_t limit;			  /* 0 = the run's default L */
+	int passes;			  /* accesses x passes (0 = 1) */
 };
 
 struct opts {
@@ -234,24 +236,33 @@ struct opts {
 	bool signal_mode;
 	bool do_kernel, do_uswap;
 	bool list;
+	bool swap_file;	      /* --swap file[:DIR]: a swap file on a disk, not zram */
+	const char *swap_dir; /* its directory */
 };
 
-static struct opts O = { .threads = 2, .timeout_s = 300, .do_kernel = true, .do_uswap = true };
+static struct opts O = { .threads = 2, .timeout_s = 300, .do_kernel = true, .do_uswap = true,
+			 .swap_dir = "/var/tmp" };
 
 static int nr_wl;
 static struct workload *wls;
 
 static void wl_name(const struct workload *w, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s:%s:%s:%dx:%dt:L=%" PRIu64 "M", data_names[w->data],
-		 pat_names[w->pat], w->rw ? "rw" : "ro", w->mult, w->threads, w->limit >> 20);
+	int n = snprintf(buf, len, "%s:%s:%s:%dx:%dt", data_names[w->data], pat_names[w->pat],
+			 w->rw ? "rw" : "ro", w->mult, w->threads);
+
+	if (w->passes > 1 && n > 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, ":%dp", w->passes);
+	if (n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ":L=%" PRIu64 "M", w->limit >> 20);
 }
 
 static void wl_add(struct workload w)
 {
 	for (int i = 0; i < nr_wl; i++)
 		if (wls[i].data == w.data && wls[i].pat == w.pat && wls[i].rw == w.rw &&
-		    wls[i].mult == w.mult && wls[i].threads == w.threads && wls[i].limit == w.limit)
+		    wls[i].mult == w.mult && wls[i].threads == w.threads && wls[i].limit == w.limit &&
+		    wls[i].passes == w.passes)
 			return;
 	wls = realloc(wls, (size_t)(nr_wl + 1) * sizeof(*wls));
 	if (!wls) {
@@ -267,6 +278,7 @@ struct wlset {
 	int mult[16], nmult;
 	int thr[16], nthr; /* 0 = N */
 	uint64_t limit;
+	int passes; /* 0 = 1 */
 };
 
 static int parse_size(const char *s, uint64_t *out);
@@ -345,6 +357,10 @@ static int parse_alt(const char *tok, struct wlset *s, unsigned int *seen)
 			*seen |= 16;
 			return 0;
 		}
+		if (!strcmp(end, "p") && v >= 1 && v <= 16) {
+			s->passes = v > 1 ? (int)v : 0;
+			return 0;
+		}
 	}
 	return -1;
 }
@@ -366,6 +382,14 @@ static const char *const full_matrix[] = {
 	NULL,
 };
 static const char *const quick_matrix[] = { "half:seq+rand+zipf:ro:2x:1t:L=64M", NULL };
+/*
+ * --swap file adds two read passes over S = 2L: the second pass evicts pages
+ * that came back unchanged, whose slot still holds them (clean evictions: no
+ * write on either system while swap stays under half full).
+ */
+static const char *const file_extra = "half:seq:ro:2x:1t:2p";
+static const char *const quick_file_matrix[] = { "half:seq:ro:2x:1t:2p:L=64M",
+						 "half:rand+zipf:ro:2x:1t:L=64M", NULL };
 
 static int parse_item(const char *item);
 
@@ -378,9 +402,17 @@ static int parse_wl_list(const char *list)
 		if (!strcmp(it, "full")) {
 			for (int i = 0; full_matrix[i]; i++)
 				parse_item(full_matrix[i]);
+			if (O.swap_file) {
+				char x[64];
+
+				snprintf(x, sizeof(x), "%s:L=128M", file_extra);
+				parse_item(x);
+			}
 		} else if (!strcmp(it, "quick")) {
-			for (int i = 0; quick_matrix[i]; i++)
-				parse_item(quick_matrix[i]);
+			const char *const *m = O.swap_file ? quick_file_matrix : quick_matrix;
+
+			for (int i = 0; m[i]; i++)
+				parse_item(m[i]);
 		} else if (!strcmp(it, "all")) {
 			parse_item("data=*:pattern=*:ops=*:size=*:threads=*");
 		} else {
@@ -428,7 +460,8 @@ static int parse_item(const char *item)
 		for (int p = 0; p < NR_PAT; p++) {
 			for (int r = 0; r < 2; r++) {
 				struct workload w = {
-					.data = d, .pat = p, .rw = r, .limit = s.limit
+					.data = d, .pat = p, .rw = r, .limit = s.limit,
+					.passes = s.passes
 				};
 
 				if (!(s.data >> d & 1) || !(s.pat >> p & 1) || !(s.rw >> r & 1))
@@ -603,11 +636,13 @@ struct job {
 
 static uint64_t default_accesses(const struct workload *w, uint64_t pages, uint64_t limit)
 {
+	uint64_t passes = w->passes > 1 ? (uint64_t)w->passes : 1;
+
 	if (O.accesses)
 		return O.accesses;
 	if (w->pat == P_SEQ || w->pat == P_REV || w->pat == P_STRIDE)
-		return pages; /* one pass over the working set */
-	return limit / PAGE;  /* as many accesses as pages fit under the limit */
+		return pages * passes; /* one pass over the working set (each) */
+	return limit / PAGE * passes; /* as many accesses as pages fit under the limit */
 }
 
 static int build_job(struct job *j, const struct workload *w, uint64_t limit)
@@ -716,6 +751,15 @@ struct result {
 	uint64_t swap_ra, swap_ra_hit, allocstall;
 	uint64_t bad_pages, first_bad, check_fail;
 	uint64_t lat_sum_ns, lat_max_ns, lat_count;
+	/* Evictions and writes over the access phase (reported with --swap file). */
+	uint64_t swap_ra_cluster;	 /* uswap: pages read ahead into the swap cache by slot */
+	uint64_t swpout_clean, swpout_zero; /* evictions without a write (uswap counters) */
+	uint64_t pgsteal_anon;		 /* kernel: anon pages reclaimed (global vmstat delta) */
+	uint64_t evicted;		 /* pages evicted: written + clean + zero */
+	uint64_t dev_written;		 /* bytes the block device under DIR wrote (all writers) */
+	uint64_t swap_written;		 /* bytes the swap device wrote (see swap_written_est) */
+	uint32_t swap_written_est;	 /* 1: pswpout x 4096 (no counter for it) */
+	uint32_t dev_known;		 /* 1: dev_written was measured */
 	uint64_t hist[NBUCKETS];
 };
 
@@ -734,6 +778,12 @@ static volatile pid_t child_pid;
 static pid_t parent_pid; /* the only process that may tear down */
 static volatile sig_atomic_t cleaning;
 static uint64_t swap_bytes; /* size of the kernel's zram device and of uswap's */
+/* --swap file: the kernel's swap file, uswap's, and the block device under them. */
+static char kswap_path[256], uswap_path[256];
+static volatile sig_atomic_t kswap_made;
+static const char *swap_dev_path; /* what swapoff takes: zram_dev or kswap_path */
+static const char *kswap_how;	  /* "fallocate" or "written with zeroes" */
+static char dev_stat_path[64], dev_name[72]; /* /sys/dev/block/M:m/stat, "vda" */
 
 static int write_file(const char *path, const char *s)
 {
@@ -816,14 +866,27 @@ static void sys_teardown(void)
 	}
 	cgroup_remove();
 	if (swap_on) {
-		if (swapoff(zram_dev)) {
+		if (swapoff(swap_dev_path)) {
 			say("bench_kernel: swapoff ");
-			say(zram_dev);
+			say(swap_dev_path);
 			say(" failed\n");
 		} else {
 			swap_on = 0;
 		}
 	}
+	/* An active swap file cannot be unlinked (ETXTBSY): only after swapoff. */
+	if (kswap_made && !swap_on) {
+		if (unlink(kswap_path) && errno != ENOENT) {
+			say("bench_kernel: could not remove ");
+			say(kswap_path);
+			say("\n");
+		} else {
+			kswap_made = 0;
+		}
+	}
+	/* uswap's file: its child is gone (killed above at the latest). */
+	if (uswap_path[0])
+		(void)unlink(uswap_path);
 	if (zram_configured && !swap_on) {
 		if (write_file(zram_reset, "1"))
 			say("bench_kernel: zram reset failed\n");
@@ -871,13 +934,85 @@ static void refuse(const char *why)
 	exit(2);
 }
 
+#define TMPFS_MAGIC_ 0x01021994
+#define RAMFS_MAGIC_ 0x858458f6
+
+/*
+ * --swap file: DIR must be a directory on a disk filesystem.  On tmpfs (or
+ * ramfs) the kernel cannot swap to a file (no bmap / swap_activate) and
+ * O_DIRECT fails, and swapping to RAM would measure nothing about disks.
+ * Also finds the block device under DIR, whose written sectors are counted.
+ */
+static void preflight_file(void)
+{
+	char why[512], p[48];
+	struct statfs sf;
+	struct stat st;
+	int n;
+
+	if (stat(O.swap_dir, &st) || !S_ISDIR(st.st_mode)) {
+		snprintf(why, sizeof(why), "--swap file:%s: %s", O.swap_dir,
+			 stat(O.swap_dir, &st) ? strerror(errno) : "not a directory");
+		refuse(why);
+	}
+	if (O.swap_dir[0] != '/' || strchr(O.swap_dir, ':') || strlen(O.swap_dir) > 80) {
+		snprintf(why, sizeof(why),
+			 "--swap file:%s: give an absolute path without ':' (uswap's spec separator), "
+			 "at most 80 characters",
+			 O.swap_dir);
+		refuse(why);
+	}
+	if (statfs(O.swap_dir, &sf) == 0 &&
+	    ((unsigned long)sf.f_type == TMPFS_MAGIC_ || (unsigned long)sf.f_type == RAMFS_MAGIC_)) {
+		snprintf(why, sizeof(why),
+			 "%s is on %s: the kernel cannot use a swap file there and O_DIRECT fails; "
+			 "give a directory on a disk filesystem (ext4, xfs), e.g. --swap file:/var/tmp",
+			 O.swap_dir, (unsigned long)sf.f_type == TMPFS_MAGIC_ ? "tmpfs" : "ramfs");
+		refuse(why);
+	}
+	snprintf(kswap_path, sizeof(kswap_path), "%s/uswap-bench-%d-kernel.swap", O.swap_dir,
+		 (int)getpid());
+	snprintf(uswap_path, sizeof(uswap_path), "%s/uswap-bench-%d.swap", O.swap_dir,
+		 (int)getpid());
+	/* The device: /sys/dev/block/MAJ:MIN (a partition has its own stat). */
+	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u", major(st.st_dev), minor(st.st_dev));
+	snprintf(dev_stat_path, sizeof(dev_stat_path), "%s/stat", p);
+	if (stat(dev_stat_path, &st)) {
+		dev_stat_path[0] = 0; /* btrfs, NFS, overlay...: no device to read */
+		snprintf(dev_name, sizeof(dev_name), "none (%s)", p);
+	} else {
+		char link[256];
+
+		n = (int)readlink(p, link, sizeof(link) - 1);
+		link[n > 0 ? n : 0] = 0;
+		snprintf(dev_name, sizeof(dev_name), "%.63s",
+			 strrchr(link, '/') ? strrchr(link, '/') + 1 : p);
+	}
+}
+
+/* Bytes written by the block device under DIR so far (sectors of 512), or 0. */
+static uint64_t dev_written_bytes(void)
+{
+	char buf[512];
+	unsigned long long f[7];
+
+	if (!dev_stat_path[0] || read_file(dev_stat_path, buf, sizeof(buf)) <= 0)
+		return 0;
+	if (sscanf(buf, "%llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1], &f[2], &f[3], &f[4],
+		   &f[5], &f[6]) != 7)
+		return 0;
+	return (uint64_t)f[6] * 512;
+}
+
 static void preflight(void)
 {
 	struct stat st;
 
 	if (geteuid() != 0)
 		refuse("not root (it sets up zram swap and a memory cgroup; run it with sudo)");
-	if (stat(ZRAM_CTL "/hot_add", &st) && stat("/sys/block/zram0", &st))
+	if (O.swap_file)
+		preflight_file();
+	else if (stat(ZRAM_CTL "/hot_add", &st) && stat("/sys/block/zram0", &st))
 		refuse("zram is missing (no " ZRAM_CTL "/hot_add and no /sys/block/zram0; "
 		       "build the kernel with CONFIG_ZRAM or load the zram module)");
 	if (stat(CG_ROOT "/memory.limit_in_bytes", &st) || stat(CG_ROOT "/cgroup.procs", &st))
@@ -1000,10 +1135,100 @@ static int zram_setup(uint64_t disksize)
 		fprintf(stderr, "bench_kernel: mkswap %s: %s\n", zram_dev, strerror(-rc));
 		return rc;
 	}
+	swap_dev_path = zram_dev;
 	if (swapon(zram_dev, SWAP_FLAG_PREFER |
 				     ((SWAP_PRIO << SWAP_FLAG_PRIO_SHIFT) & SWAP_FLAG_PRIO_MASK))) {
 		fprintf(stderr, "bench_kernel: swapon %s: %s\n", zram_dev, strerror(errno));
 		return -errno;
+	}
+	swap_on = 1;
+	uint64_t vmalloc1 = kernel_swap_vmalloc();
+	kernel_swap_meta = vmalloc1 > vmalloc0 ? vmalloc1 - vmalloc0 : 0;
+	return 0;
+}
+
+/* Give @fd @bytes of zeroes, written (dd if=/dev/zero): every block allocated and written. */
+static int fill_zeroes(int fd, uint64_t bytes)
+{
+	static const char zero[1 << 20];
+
+	if (ftruncate(fd, 0))
+		return -errno;
+	for (uint64_t off = 0; off < bytes;) {
+		size_t len = bytes - off < sizeof(zero) ? (size_t)(bytes - off) : sizeof(zero);
+		ssize_t k = pwrite(fd, zero, len, (off_t)off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		off += (uint64_t)k;
+	}
+	return fsync(fd) ? -errno : 0;
+}
+
+/*
+ * Set up kernel swap on a file in --swap file:DIR: created 0600, its blocks
+ * allocated with fallocate (or written with zeroes where fallocate is not
+ * supported, or where the filesystem refuses a fallocate'd swap file: swapon
+ * then fails with EINVAL and the file is written and tried again), a swap
+ * header, swapon with the priority the zram device gets.  sys_teardown()
+ * undoes it: swapoff, unlink.
+ */
+static int swapfile_setup(uint64_t bytes)
+{
+	uint64_t vmalloc0 = kernel_swap_vmalloc();
+	int fd, rc, flags = SWAP_FLAG_PREFER |
+			    ((SWAP_PRIO << SWAP_FLAG_PRIO_SHIFT) & SWAP_FLAG_PRIO_MASK);
+
+	fd = open(kswap_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		fprintf(stderr, "bench_kernel: creating %s: %s\n", kswap_path, strerror(-rc));
+		return rc;
+	}
+	kswap_made = 1;
+	rc = fchmod(fd, 0600) ? -errno : 0; /* whatever the umask */
+	if (!rc) {
+		kswap_how = "fallocate";
+		if (fallocate(fd, 0, 0, (off_t)bytes)) {
+			rc = -errno;
+			if (rc == -EOPNOTSUPP) {
+				kswap_how = "written with zeroes (no fallocate here)";
+				rc = fill_zeroes(fd, bytes);
+			}
+		}
+	}
+	close(fd);
+	if (rc) {
+		fprintf(stderr, "bench_kernel: allocating %" PRIu64 " MiB for %s: %s\n",
+			bytes >> 20, kswap_path, strerror(-rc));
+		return rc;
+	}
+	for (int attempt = 0;; attempt++) {
+		rc = write_swap_header(kswap_path, bytes);
+		if (rc) {
+			fprintf(stderr, "bench_kernel: mkswap %s: %s\n", kswap_path, strerror(-rc));
+			return rc;
+		}
+		swap_dev_path = kswap_path;
+		if (!swapon(kswap_path, flags))
+			break;
+		rc = -errno;
+		if (rc != -EINVAL || attempt || strcmp(kswap_how, "fallocate")) {
+			fprintf(stderr, "bench_kernel: swapon %s: %s\n", kswap_path, strerror(-rc));
+			return rc;
+		}
+		/* Holes or unwritten extents refused (e.g. some filesystems): dd it. */
+		kswap_how = "written with zeroes (swapon refused the fallocate'd file)";
+		fd = open(kswap_path, O_WRONLY | O_CLOEXEC);
+		rc = fd < 0 ? -errno : fill_zeroes(fd, bytes);
+		if (fd >= 0)
+			close(fd);
+		if (rc) {
+			fprintf(stderr, "bench_kernel: writing %s: %s\n", kswap_path, strerror(-rc));
+			return rc;
+		}
 	}
 	swap_on = 1;
 	uint64_t vmalloc1 = kernel_swap_vmalloc();
@@ -1208,6 +1433,8 @@ static void child_main(const struct job *j, int sys, int wfd)
 	struct worker *ws;
 	struct rusage ru0, ru1;
 	uint64_t n = j->pages, maj0 = 0, pswpin0 = 0, pswpout0 = 0, bad = 0, t;
+	uint64_t ra0 = 0, rahit0 = 0, steal0 = 0, clean0 = 0, zero0 = 0, racl0 = 0, dev0, wr0 = 0;
+	int written_idx = -1;
 	uint64_t *buf;
 	unsigned char *vec;
 	const char *corrupt;
@@ -1259,13 +1486,16 @@ static void child_main(const struct job *j, int sys, int wfd)
 			.limit_bytes = j->limit,
 			.log = uswap_log,
 		};
-		char spec[64];
+		char spec[320];
 
 		rc = uswap_ctx_create(&uo, &c.ctx);
 		if (rc)
 			child_fail(wfd, "uswap_ctx_create", -rc);
 		/* The same size as the kernel's device: uswap keeps clean slots below half full. */
-		snprintf(spec, sizeof(spec), "zram:lz4:size=%" PRIu64 "M", swap_bytes >> 20);
+		if (O.swap_file)
+			snprintf(spec, sizeof(spec), "file:%s:size=%" PRIu64, uswap_path, swap_bytes);
+		else
+			snprintf(spec, sizeof(spec), "zram:lz4:size=%" PRIu64 "M", swap_bytes >> 20);
 		rc = uswap_swapon(c.ctx, spec, 0, NULL);
 		if (rc)
 			child_fail(wfd, "uswap_swapon", -rc);
@@ -1295,17 +1525,36 @@ static void child_main(const struct job *j, int sys, int wfd)
 	if (sys == SYS_KERNEL) {
 		pswpin0 = vmstat_get("pswpin");
 		pswpout0 = vmstat_get("pswpout");
+		steal0 = vmstat_get("pgsteal_anon");
+		if (O.swap_file) {
+			ra0 = vmstat_get("swap_ra");
+			rahit0 = vmstat_get("swap_ra_hit");
+		}
 	} else {
 		maj0 = ustat(c.ctx, "pgmajfault");
 		pswpin0 = ustat(c.ctx, "pswpin");
 		pswpout0 = ustat(c.ctx, "pswpout");
+		clean0 = ustat(c.ctx, "swpout_clean");
+		zero0 = ustat(c.ctx, "swpout_zero");
+		racl0 = ustat(c.ctx, "swap_ra_cluster");
+		/* The backend's own bytes_written, if a later library exports it. */
+		written_idx = uswap_stat_index("bytes_written");
+		if (written_idx >= 0)
+			wr0 = ustat(c.ctx, "bytes_written");
 	}
+	dev0 = dev_written_bytes();
 	getrusage(RUSAGE_SELF, &ru0);
 	t0 = now_s();
 	pthread_barrier_wait(&c.bar);
 	for (int i = 0; i < j->threads; i++)
 		pthread_join(ws[i].th, NULL);
 	res.access_s = now_s() - t0;
+	{
+		uint64_t d = dev_written_bytes();
+
+		res.dev_known = d != 0;
+		res.dev_written = d > dev0 ? d - dev0 : 0;
+	}
 	getrusage(RUSAGE_SELF, &ru1);
 	res.cpu_user_s = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime);
 	res.cpu_sys_s = tv_s(ru1.ru_stime) - tv_s(ru0.ru_stime);
@@ -1334,7 +1583,16 @@ static void child_main(const struct job *j, int sys, int wfd)
 		res.cg_usage = read_u64(p);
 		snprintf(p, sizeof(p), "%s/memory.max_usage_in_bytes", cg_path);
 		res.cg_peak = read_u64(p);
-		mm_stat(mm);
+		/* Every reclaimed anon page was evicted; pswpout of them were written. */
+		res.pgsteal_anon = vmstat_get("pgsteal_anon") - steal0;
+		res.evicted = res.pgsteal_anon > res.pswpout ? res.pgsteal_anon : res.pswpout;
+		if (O.swap_file) {
+			res.swap_ra = vmstat_get("swap_ra") - ra0;
+			res.swap_ra_hit = vmstat_get("swap_ra_hit") - rahit0;
+			res.swap_written = res.pswpout * PAGE; /* a swap write is one page */
+			res.swap_written_est = 1;
+		}
+		mm_stat(mm); /* zeroes with --swap file: no zram device */
 		res.orig_data = mm[0];
 		res.compr_data = mm[1];
 		res.mem_store = mm[2];
@@ -1351,14 +1609,35 @@ static void child_main(const struct job *j, int sys, int wfd)
 		res.compr_data = ustat(c.ctx, "compr_data_size");
 		res.mem_store = ustat(c.ctx, "mem_used_total");
 		res.mem_meta = ustat(c.ctx, "meta_bytes");
+		/*
+		 * The file backend's mem_used_total is its in-RAM slot table, which
+		 * meta_bytes already holds: its store in memory is 0 (the pages
+		 * are on disk), and counting both would count the table twice.
+		 */
+		if (O.swap_file)
+			res.mem_store = 0;
 		/* resident + swap cache + warm pool frames (uncharged, but memory) */
 		res.mem_resident = (ustat(c.ctx, "nr_usage") + ustat(c.ctx, "pool_warm")) * PAGE;
 		res.mem_total = res.mem_resident + res.mem_store + res.mem_meta + res.mem_pte;
 		res.mem_peak = (ustat(c.ctx, "nr_usage_max") + ustat(c.ctx, "pool_warm_max")) * PAGE +
-			       ustat(c.ctx, "mem_used_max") + res.mem_meta + res.mem_pte;
+			       (O.swap_file ? 0 : ustat(c.ctx, "mem_used_max")) + res.mem_meta +
+			       res.mem_pte;
 		res.swap_ra = ustat(c.ctx, "swap_ra");
 		res.swap_ra_hit = ustat(c.ctx, "swap_ra_hit");
 		res.allocstall = ustat(c.ctx, "allocstall");
+		res.swap_ra_cluster = ustat(c.ctx, "swap_ra_cluster") - racl0;
+		res.swpout_clean = ustat(c.ctx, "swpout_clean") - clean0;
+		res.swpout_zero = ustat(c.ctx, "swpout_zero") - zero0;
+		res.evicted = res.pswpout + res.swpout_clean + res.swpout_zero;
+		if (!O.swap_file) {
+			/* zram: nothing is written to a disk */
+		} else if (written_idx >= 0) {
+			res.swap_written = ustat(c.ctx, "bytes_written") - wr0;
+		} else {
+			/* Not exported by the library: every pswpout is one page written. */
+			res.swap_written = res.pswpout * PAGE;
+			res.swap_written_est = 1;
+		}
 	}
 
 	/* Self-test of the verifier: BENCH_KERNEL_CORRUPT_PAGE=N flips a bit of page N. */
@@ -1492,6 +1771,8 @@ static int run_one(const struct job *j, int sys, struct result *out)
 	child_pid = 0;
 	if (sys == SYS_KERNEL)
 		cgroup_remove();
+	if (sys == SYS_USWAP && O.swap_file)
+		(void)unlink(uswap_path); /* a fresh file for every run, as after swapon */
 	if (got != sizeof(*out) || out->magic != RES_MAGIC) {
 		char m[600];
 
@@ -1534,8 +1815,19 @@ enum {
 	M_RAHIT,
 	M_CGUSE,
 	M_OFFCPU,
+	/* --swap file only: after the others in the CSV, so that its columns stay put. */
+	M_RAPAGES,
+	M_EVICT,
+	M_EVICTW,
+	M_EVICTC,
+	M_DEVW,
+	M_SWAPW,
+	M_DEVPO,
+	M_DEVPE,
+	M_SWAPPE,
 	NR_M
 };
+#define NR_M_ZRAM (M_OFFCPU + 1) /* the figures of the zram mode, CSV columns included */
 
 static const struct {
 	const char *label, *csv;
@@ -1563,6 +1855,15 @@ static const struct {
 	[M_RAHIT] = { "readahead hit (%)", "ra_hit_pct", 1 },
 	[M_CGUSE] = { "cgroup usage (MiB)", "cg_usage_mib_fig", 1 },
 	[M_OFFCPU] = { "off-CPU in access (%)", "off_cpu_pct", 1 },
+	[M_RAPAGES] = { "pages read ahead", "ra_pages", 0 },
+	[M_EVICT] = { "pages evicted", "evicted", 0 },
+	[M_EVICTW] = { "  written (pswpout)", "evicted_written", 0 },
+	[M_EVICTC] = { "  not written (clean)", "evicted_clean", 0 },
+	[M_DEVW] = { "device written (MiB)", "dev_written_mib", 1 },
+	[M_SWAPW] = { "swap written (MiB)", "swap_written_mib", 1 },
+	[M_DEVPO] = { "device bytes/pswpout", "dev_bytes_per_pswpout", 0 },
+	[M_DEVPE] = { "device bytes/evicted", "dev_bytes_per_evicted", 0 },
+	[M_SWAPPE] = { "swap bytes/evicted", "swap_bytes_per_evicted", 0 },
 };
 
 static void figures(const struct result *r, double *m)
@@ -1594,7 +1895,10 @@ static void figures(const struct result *r, double *m)
 	m[M_FILL] = r->fill_s;
 	m[M_ACCESS] = r->access_s;
 	m[M_VERIFY] = r->verify_s;
-	m[M_RAHIT] = r->swap_ra ? 100.0 * (double)r->swap_ra_hit / (double)r->swap_ra : 0;
+	/* uswap reads ahead by address (mapped: swap_ra) and by slot (swap cache:
+	 * swap_ra_cluster, 0 on zram); swap_ra_hit counts hits of both. */
+	m[M_RAPAGES] = (double)(r->swap_ra + r->swap_ra_cluster);
+	m[M_RAHIT] = m[M_RAPAGES] > 0 ? 100.0 * (double)r->swap_ra_hit / m[M_RAPAGES] : 0;
 	m[M_CGUSE] = (double)r->cg_usage / mib;
 	/* Share of the access phase's thread time not spent on a CPU (blocked or preempted). */
 	m[M_OFFCPU] = 0;
@@ -1602,6 +1906,14 @@ static void figures(const struct result *r, double *m)
 		double on = (r->cpu_user_s + r->cpu_sys_s) / ((double)r->threads * r->access_s);
 		m[M_OFFCPU] = on < 1 ? 100.0 * (1 - on) : 0;
 	}
+	m[M_EVICT] = (double)r->evicted;
+	m[M_EVICTW] = (double)r->pswpout;
+	m[M_EVICTC] = r->evicted > r->pswpout ? (double)(r->evicted - r->pswpout) : 0;
+	m[M_DEVW] = (double)r->dev_written / mib;
+	m[M_SWAPW] = (double)r->swap_written / mib;
+	m[M_DEVPO] = r->pswpout ? (double)r->dev_written / (double)r->pswpout : 0;
+	m[M_DEVPE] = r->evicted ? (double)r->dev_written / (double)r->evicted : 0;
+	m[M_SWAPPE] = r->evicted ? (double)r->swap_written / (double)r->evicted : 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -1635,11 +1947,17 @@ static void csv_header(void)
 {
 	fprintf(csv,
 		"workload,data,pattern,ops,size_x,threads,system,run,limit_mib,pages,accesses");
-	for (int k = 0; k < NR_M; k++)
+	for (int k = 0; k < NR_M_ZRAM; k++)
 		fprintf(csv, ",%s", mdesc[k].csv);
 	fprintf(csv,
 		",majflt,pswpin,pswpout,cpu_user_s,cpu_sys_s,cpu_child_s,rss_anon_mib,cg_usage_mib,"
-		"cg_peak_mib,resident_mincore_mib,swap_ra,swap_ra_hit,allocstall,vol_csw,invol_csw,bad_pages,status\n");
+		"cg_peak_mib,resident_mincore_mib,swap_ra,swap_ra_hit,allocstall,vol_csw,invol_csw,bad_pages,status");
+	/* Added later, at the end (readers of the older columns are not moved). */
+	fprintf(csv, ",swap");
+	for (int k = NR_M_ZRAM; k < NR_M; k++)
+		fprintf(csv, ",%s", mdesc[k].csv);
+	fprintf(csv, ",swap_ra_cluster,swpout_clean,swpout_zero,pgsteal_anon,dev_written_bytes,"
+		     "swap_written_bytes,swap_written_source\n");
 }
 
 static void csv_row(const struct job *j, int sys, const char *run, const double *m,
@@ -1650,13 +1968,13 @@ static void csv_row(const struct job *j, int sys, const char *run, const double 
 	fprintf(csv, "%s,%s,%s,%s,%d,%d,%s,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64, j->name,
 		data_names[j->wl.data], pat_names[j->wl.pat], j->wl.rw ? "rw" : "ro", j->wl.mult,
 		j->threads, sys_names[sys], run, j->limit >> 20, j->pages, j->accesses);
-	for (int k = 0; k < NR_M; k++)
+	for (int k = 0; k < NR_M_ZRAM; k++)
 		fprintf(csv, ",%.6g", m[k]);
 	if (r)
 		fprintf(csv,
 			",%" PRIu64 ",%" PRIu64 ",%" PRIu64
 			",%.3f,%.3f,%.3f,%.1f,%.1f,%.1f,%.1f,%" PRIu64 ",%" PRIu64 ",%" PRIu64
-			",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%s\n",
+			",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%s",
 			r->majflt, r->pswpin, r->pswpout, r->cpu_user_s, r->cpu_sys_s,
 			r->cpu_total_s, (double)r->rss_anon / mib, (double)r->cg_usage / mib,
 			(double)r->cg_peak / mib, (double)r->resident_mincore / mib, r->swap_ra,
@@ -1665,7 +1983,23 @@ static void csv_row(const struct job *j, int sys, const char *run, const double 
 			r->status == 1 ? "DATA-MISMATCH" :
 					 "error");
 	else
-		fprintf(csv, ",,,,,,,,,,,,,,,,,median\n");
+		fprintf(csv, ",,,,,,,,,,,,,,,,,median");
+	fprintf(csv, ",%s", O.swap_file ? "file" : "zram");
+	for (int k = NR_M_ZRAM; k < NR_M; k++)
+		fprintf(csv, ",%.6g", m[k]);
+	if (r) {
+		fprintf(csv, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64, r->swap_ra_cluster,
+			r->swpout_clean, r->swpout_zero, r->pgsteal_anon);
+		if (r->dev_known)
+			fprintf(csv, ",%" PRIu64, r->dev_written);
+		else
+			fprintf(csv, ",na");
+		fprintf(csv, ",%" PRIu64 ",%s\n", r->swap_written,
+			!O.swap_file	     ? "" :
+			r->swap_written_est ? "pswpout*4096" :
+					      "counter");
+	} else
+		fprintf(csv, ",,,,,,,\n");
 	fflush(csv);
 }
 
@@ -1679,13 +2013,18 @@ static void print_table(struct wlres *w, int runs)
 	       j->name, (j->pages * PAGE) >> 20, j->wl.mult, j->pages, j->accesses, j->threads,
 	       j->threads > 1 ? "s" : "", runs, runs > 1 ? "s" : "");
 	printf("%-26s %12s %12s %12s\n", "", "kernel", "uswap", "uswap/kernel");
-	for (int k = 0; k < NR_M; k++) {
-		if ((k == M_RAHIT && !w->med[SYS_USWAP][k]) || (k == M_CGUSE && !O.do_kernel))
+	for (int k = 0; k < (O.swap_file ? NR_M : NR_M_ZRAM); k++) {
+		/* The kernel reads nothing ahead from zram; from a file it does. */
+		bool k_ra = O.swap_file;
+
+		if ((k == M_RAHIT && !w->med[SYS_USWAP][k] && !(k_ra && w->med[SYS_KERNEL][k])) ||
+		    (k == M_CGUSE && !O.do_kernel) || (k == M_RATIO && O.swap_file))
 			continue;
 		printf("%-26s", mdesc[k].label);
 		for (int s = 0; s < NR_SYS; s++) {
 			if ((s == SYS_KERNEL && !O.do_kernel) || (s == SYS_USWAP && !O.do_uswap) ||
-			    (k == M_RAHIT && s == SYS_KERNEL) || (k == M_CGUSE && s == SYS_USWAP)) {
+			    (k == M_RAHIT && s == SYS_KERNEL && !k_ra) ||
+			    (k == M_CGUSE && s == SYS_USWAP)) {
 				printf(" %12s", "-");
 				continue;
 			}
@@ -1771,8 +2110,8 @@ static int write_plot(struct wlres *wr, int nw, const char *out)
 	fprintf(f, "set xlabel 'percentile'\nset ylabel 'access latency (us)'\n");
 	fprintf(f,
 		"set multiplot layout %d,%d title 'bench\\_kernel: per-access latency, "
-		"kernel swap on zram (cgroup v1) vs uswap (%s mode); L in each title'\n",
-		rows, cols, O.signal_mode ? "signal" : "thread");
+		"kernel swap on %s (cgroup v1) vs uswap (%s mode); L in each title'\n",
+		rows, cols, O.swap_file ? "a swap file" : "zram", O.signal_mode ? "signal" : "thread");
 	for (int p = 0; p < np; p++) {
 		char t[64];
 
@@ -1801,9 +2140,16 @@ static void usage(FILE *f)
 		"usage: bench_kernel [--quick] [--csv FILE] [--plot FILE.svg|FILE.png] [--runs N]\n"
 		"                    [--limit SIZE] [--workloads LIST] [--threads N] [--accesses N]\n"
 		"                    [--signal] [--only kernel|uswap] [--timeout SEC] [--list]\n"
+		"                    [--swap zram|file[:DIR]]\n"
 		"Runs each workload in plain memory under a cgroup v1 memory limit with kernel swap\n"
 		"on zram (lz4), and under uswap with the same limit and compressor; every page is\n"
 		"verified.  Needs root, zram, the v1 memory cgroup, and no active swap.\n"
+		"  --swap file[:DIR]  swap to a file on the disk filesystem DIR (default /var/tmp;\n"
+		"                  not tmpfs) instead of zram: the kernel to a swap file\n"
+		"                  (fallocate, swapon), uswap to its file backend\n"
+		"                  (file:DIR/uswap-bench-PID.swap), both removed at the end; adds\n"
+		"                  read-ahead hits and bytes written per page evicted; --quick\n"
+		"                  then runs half:seq:ro:2x:1t:2p and half:rand+zipf (L = 64M)\n"
 		"  --quick         representative subset (half:seq+rand+zipf:ro:2x:1t), L = 64M,\n"
 		"                  3 runs (under a minute)\n"
 		"  --limit SIZE    memory limit L of every workload (default: 512M for the issue's\n"
@@ -1823,6 +2169,7 @@ static void usage(FILE *f)
 		"         ops      ro rw (rw: 50%% writes)            (default ro)\n"
 		"         size     2x 4x (working set S = k x L)     (default 2x)\n"
 		"         threads  1t Nt (N = --threads) or 3t...    (default 1t)\n"
+		"         passes   2p 3p...: that many times the accesses (default 1p)\n"
 		"         L=SIZE   the limit L of this item          (default 512M)\n"
 		"       DIM=* takes every value (data=*, pattern=*, ops=*, size=*, threads=*);\n"
 		"       'full' is the default matrix, 'quick' the --quick one, 'all' the whole\n"
@@ -1926,6 +2273,18 @@ static void parse_args(int argc, char **argv)
 				fprintf(stderr, "bench_kernel: --only kernel|uswap\n");
 				exit(2);
 			}
+		} else if (!strcmp(a, "--swap")) {
+			NEED_ARG();
+			if (!strcmp(v, "zram")) {
+				O.swap_file = false;
+			} else if (!strcmp(v, "file") || !strncmp(v, "file:", 5)) {
+				O.swap_file = true;
+				if (v[4] == ':' && v[5])
+					O.swap_dir = v + 5;
+			} else {
+				fprintf(stderr, "bench_kernel: --swap zram|file[:DIR]\n");
+				exit(2);
+			}
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
 			exit(0);
@@ -2022,7 +2381,7 @@ int main(int argc, char **argv)
 		}
 		csv_header();
 	}
-	if (O.do_kernel && zram_setup(disksize)) {
+	if (O.do_kernel && (O.swap_file ? swapfile_setup(disksize) : zram_setup(disksize))) {
 		sys_teardown();
 		return 1;
 	}
@@ -2045,22 +2404,56 @@ int main(int argc, char **argv)
 	print_kv("memory.swappiness (v1 root)", CG_ROOT "/memory.swappiness");
 	print_kv("vm.page-cluster", "/proc/sys/vm/page-cluster");
 	print_kv("transparent_hugepage", "/sys/kernel/mm/transparent_hugepage/enabled");
-	if (O.do_kernel) {
+	if (O.do_kernel && O.swap_file) {
+		printf("  %-34s swap file %s, %" PRIu64 " MiB, %s, priority %d, removed at the end\n",
+		       "kernel swap", kswap_path, disksize >> 20, kswap_how, SWAP_PRIO);
+		printf("  %-34s %s/uswap-bench-%s (created per run)\n", "kernel cgroup", CG_ROOT,
+		       sw);
+	} else if (O.do_kernel) {
 		printf("  %-34s %s, lz4, disksize %" PRIu64 " MiB, priority %d, %s\n",
 		       "kernel swap", zram_dev, disksize >> 20, SWAP_PRIO,
 		       zram_hot_added ? "hot-added (removed at the end)" : "reset at the end");
 		printf("  %-34s %s/uswap-bench-%s (created per run)\n", "kernel cgroup", CG_ROOT,
 		       sw);
 	}
-	printf("  %-34s %s mode, zram:lz4:size=%" PRIu64 "M (as the kernel's), limit_bytes = L\n",
-	       "uswap", O.signal_mode ? "signal (SIGBUS)" : "thread (handler)", swap_bytes >> 20);
+	if (O.swap_file)
+		printf("  %-34s %s mode, file:%s:size=%" PRIu64 " (%" PRIu64
+		       " MiB, as the kernel's; one file per run), limit_bytes = L\n",
+		       "uswap", O.signal_mode ? "signal (SIGBUS)" : "thread (handler)", uswap_path,
+		       swap_bytes, swap_bytes >> 20);
+	else
+		printf("  %-34s %s mode, zram:lz4:size=%" PRIu64 "M (as the kernel's), limit_bytes = L\n",
+		       "uswap", O.signal_mode ? "signal (SIGBUS)" : "thread (handler)",
+		       swap_bytes >> 20);
 	printf("  %-34s each access is timed with CLOCK_MONOTONIC; a read reads 9 words of the page,\n"
 	       "  %-34s a write rewrites the whole page; 'fault' = an access that took >= 1 us\n",
 	       "", "");
-	printf("  %-34s kernel: working-set pages in memory (mincore) + zram mem_used_total\n"
-	       "  %-34s        + swap metadata (vmallocinfo: zram table, swap_map, swap cgroup) + VmPTE\n"
-	       "  %-34s uswap: nr_usage + pool_warm pages + mem_used_total + meta_bytes + VmPTE\n",
-	       "memory total", "", "");
+	if (O.swap_file) {
+		printf("  %-34s kernel: working-set pages in memory (mincore) + swap metadata\n"
+		       "  %-34s        (vmallocinfo: swap_map, swap cgroup) + VmPTE; no store in RAM\n"
+		       "  %-34s uswap: nr_usage + pool_warm pages + meta_bytes (the file backend's\n"
+		       "  %-34s        slot/hash table included) + VmPTE; no store in RAM\n",
+		       "memory total", "", "", "");
+		printf("  %-34s pages read ahead: kernel swap_ra, uswap swap_ra + swap_ra_cluster;\n"
+		       "  %-34s hit = swap_ra_hit / pages read ahead (deltas over the access phase)\n",
+		       "read-ahead", "");
+		printf("  %-34s kernel: pgsteal_anon (global /proc/vmstat: our cgroup is the only\n"
+		       "  %-34s swapper); uswap: pswpout + swpout_clean + swpout_zero\n",
+		       "pages evicted (access phase)", "");
+		printf("  %-34s %s (%s): sectors written over the access phase,\n"
+		       "  %-34s by every writer of the disk, not only swap (journal, other programs)\n",
+		       "device written", dev_name, dev_stat_path[0] ? dev_stat_path : "not found",
+		       "");
+		printf("  %-34s kernel: pswpout x 4096 (a swap write is a page); uswap: %s\n",
+		       "swap written", uswap_stat_index("bytes_written") >= 0 ?
+		       "the bytes_written counter" :
+		       "pswpout x 4096 (the library does not export the file backend's bytes_written)");
+	} else {
+		printf("  %-34s kernel: working-set pages in memory (mincore) + zram mem_used_total\n"
+		       "  %-34s        + swap metadata (vmallocinfo: zram table, swap_map, swap cgroup) + VmPTE\n"
+		       "  %-34s uswap: nr_usage + pool_warm pages + mem_used_total + meta_bytes + VmPTE\n",
+		       "memory total", "", "");
+	}
 
 	wr = calloc((size_t)nr_wl, sizeof(*wr));
 	if (!wr) {

@@ -6,13 +6,19 @@
 # workloads, every page verified.  Arguments are passed to bench_kernel (try
 # --help; --quick runs in under a minute, the default full run in under ten).
 #
+# --swap file[:DIR] swaps to a file on the disk filesystem DIR (default
+# /var/tmp, not tmpfs) on both sides instead of zram: the kernel to a swap
+# file it creates (fallocate, mkswap, swapon) and removes, uswap to its file
+# backend; it adds the read-ahead hit rate and bytes written per page evicted
+# (--quick --swap file: about a minute).
+#
 # Results go to bench/results/kernel[-quick]-DATE.{csv,svg,log} (plus the
 # plot's .dat and .gp); the directory ignores itself in git: do not commit
 # results.  Give --csv or --plot yourself to put either elsewhere.
 #
-# Needs root (bench_kernel sets up zram swap and a memory cgroup and tears
-# them down), zram, the cgroup v1 memory controller and no active swap; it
-# refuses with exit status 2 otherwise.
+# Needs root (bench_kernel sets up zram swap or a swap file and a memory
+# cgroup and tears them down), zram (unless --swap file), the cgroup v1 memory
+# controller and no active swap; it refuses with exit status 2 otherwise.
 #
 # Exit status: that of bench_kernel (0 all pages verified, 1 a mismatch or a
 # failed run, 2 refused), or 1 if the build fails.
@@ -27,9 +33,13 @@ mkdir -p bench/results
 [ -e bench/results/.gitignore ] || printf '*\n' >bench/results/.gitignore
 
 tag=kernel
+prev=
 for a in "$@"; do
 	[ "$a" = --quick ] && tag=kernel-quick
+	[ "$prev" = --swap ] && [ "${a%%:*}" = file ] && file=-file
+	prev=$a
 done
+tag=$tag${file:-}
 out="bench/results/$tag-$(date +%Y%m%d-%H%M%S)"
 
 args=("$@")
