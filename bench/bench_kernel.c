@@ -8,6 +8,10 @@
  *      with kernel swap on a zram device (lz4) that this program sets up;
  *  (b) uswap: uswap_ctx_create(limit_bytes = L), uswap_swapon("zram:lz4:..."),
  *      the working set in uswap_mmap() memory.
+ * With --swap file[:DIR], both swap to a file on the disk under DIR instead:
+ * (a) a kernel swap file (fallocate, swapon), (b) uswap's file backend; the
+ * report adds read-ahead hits, pages evicted with and without a write, and
+ * bytes written per page evicted.
  *
  * The content of every page is a deterministic function of (page, version);
  * writes bump the page's version (a side array in ordinary memory), and every
