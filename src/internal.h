@@ -283,6 +283,8 @@ void put_swap_device(struct swap_info *si);
 /* Allocate one slot (count 1, busy) on the best device.  Return: 0 or -ENOSPC. */
 int folio_alloc_swap(struct uswap_ctx *ctx, swp_entry_t *e);
 _Atomic swp_tb_t *swap_table_word(struct uswap_ctx *ctx, swp_entry_t e);
+/* Try-lock an allocated slot only (read-ahead by slot): never a free one. */
+bool swap_slot_trylock_used(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t *valp);
 /* Slot lock (SWP_TB_BUSY): wait until free and take it; returns word value. */
 swp_tb_t swap_slot_lock(struct uswap_ctx *ctx, swp_entry_t e);
 bool swap_slot_trylock(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t *valp);
@@ -385,7 +387,9 @@ void vmstat_fill(struct uswap_ctx *ctx, struct uswap_group *g, struct uswap_stat
 /* ---- uffd.c ------------------------------------------------------------- */
 extern const struct mmu_ops uffd_mmu_ops;
 extern bool uffd_force_device; /* tests: open through /dev/userfaultfd only */
-extern _Atomic bool uffd_test_handler_exit; /* tests: the next handler thread to wake exits */
+extern _Atomic bool uffd_test_handler_exit;
+/* Is this a fault handler thread?  It must never touch managed memory. */
+bool uffd_in_handler_thread(void); /* tests: the next handler thread to wake exits */
 int uffd_open(struct uswap_ctx *ctx);
 void uffd_close(struct uswap_ctx *ctx);
 int uffd_handlers_start(struct uswap_ctx *ctx);

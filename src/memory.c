@@ -291,7 +291,7 @@ static void ra_finish(struct uswap_ctx *ctx, struct region *r, struct ra_page *r
 	for (unsigned int k = 0; k < mapped; k++) {
 		struct ra_page *p = &ra[k];
 		bool keep_this = keep && (p->t & SWP_TB_DATA);
-		swp_tb_t t = swp_tb_set(p->t, SLOT_EMPTY, 0);
+		swp_tb_t t = swp_tb_set(p->t, keep_this ? SLOT_MAPPED : SLOT_EMPTY, 0);
 		if (!keep_this)
 			t = swap_free_locked(ctx, p->e, t);
 		swap_slot_unlock(ctx, p->e, t);
@@ -353,14 +353,16 @@ static unsigned int cluster_collect(struct uswap_ctx *ctx, struct uswap_group *g
 		win = prev / 2; /* shrink gently */
 	win = min_t(win, (uint32_t)RA_MAX);
 	atomic_store_explicit(&si->ra_win, win, memory_order_relaxed);
-	if (win < 2 || atomic_load(&ctx->nr_groups) > 1)
+	if (win < 2 || atomic_load(&ctx->nr_groups) > 1 || (atomic_load(&si->flags) & SWP_DRAINING))
 		return 0;
 	for (uint64_t k = 1; k < win && swp_offset(e) + k < si->nr_slots; k++) {
 		swp_entry_t x = swp_entry(swp_type(e), swp_offset(e) + k);
-		if (!swap_slot_trylock(ctx, x, &ct[n]))
+		if (!swap_slot_trylock_used(ctx, x, &ct[n]))
 			break;
-		if (swp_tb_count(ct[n]) == 0 || !(ct[n] & SWP_TB_DATA) ||
-		    swp_tb_kind(ct[n]) == SLOT_CACHE || mem_cgroup_charge(g, 1, 0)) {
+		/* Swapped out only: not in the swap cache, and not the kept copy
+		 * of a resident page (SLOT_MAPPED). */
+		if (!(ct[n] & SWP_TB_DATA) || swp_tb_kind(ct[n]) == SLOT_CACHE ||
+		    swp_tb_kind(ct[n]) == SLOT_MAPPED || mem_cgroup_charge(g, 1, 0)) {
 			swap_slot_unlock(ctx, x, ct[n]);
 			break;
 		}
@@ -666,7 +668,8 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		count_event(ctx, g, pgmajfault, 1);
 		count_event(ctx, g, pswpin, 1);
 	}
-	t = swp_tb_set(t, SLOT_EMPTY, 0);
+	/* A kept slot says so: read-ahead by slot must not cache a resident page. */
+	t = swp_tb_set(t, keep_slot ? SLOT_MAPPED : SLOT_EMPTY, 0);
 	if (!keep_slot)
 		t = swap_free_locked(ctx, e, t); /* row 23 */
 	swap_slot_unlock(ctx, e, t);
@@ -840,8 +843,12 @@ int swapoff_unuse_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_
 			rc = folio_alloc_swap(ctx, &ne);
 			if (!rc) {
 				uint32_t f = (uint32_t)swp_tb_payload(t);
+				struct uswap_group *fg = group_by_id(ctx, ctx->pool.frames[f].group_id);
+				/* Under the list lock: reclaim reads the entry of listed frames. */
+				pthread_mutex_lock(&fg->lru_lock);
 				ctx->pool.frames[f].entry = ne;
 				ctx->pool.frames[f].clean = false;
+				pthread_mutex_unlock(&fg->lru_lock);
 				swap_slot_unlock(ctx, ne, swp_tb_set(1, SLOT_CACHE, f));
 				t = swap_free_locked(ctx, e, swp_tb_set(t, SLOT_EMPTY, 0));
 				newpte = swp_entry_to_pte(ne);

@@ -157,7 +157,8 @@ static inline bool pte_same(pte_t a, pte_t b)
  *   w   waiters on the slot futex
  *   D   the backend holds valid data for the slot
  *   kind: SLOT_EMPTY, SLOT_CACHE (payload = pool frame index: the swap cache),
- *         SLOT_SHADOW (payload = shadow: the group's eviction clock, quantised)
+ *         SLOT_SHADOW (payload = shadow: the group's eviction clock, quantised),
+ *         SLOT_MAPPED (the page is resident and the slot keeps its clean copy)
  *
  * 32 bits rather than the kernel's 64: a frame index and a quantised shadow
  * both fit in 19 bits, and the 4 bytes saved per slot are what keeps uswap's
@@ -175,6 +176,7 @@ typedef uint32_t swp_tb_t;
 #define SLOT_EMPTY 0u
 #define SLOT_CACHE 1u
 #define SLOT_SHADOW 2u
+#define SLOT_MAPPED 3u /* the page is resident; the slot keeps its clean copy (PTE_SLOT) */
 #define SWP_TB_PAYLOAD_SHIFT 13
 #define SWP_TB_PAYLOAD_BITS 19
 #define SWP_TB_PAYLOAD_MASK ((1u << SWP_TB_PAYLOAD_BITS) - 1)

@@ -391,10 +391,19 @@ bool swap_cache_isolate_oldest(struct uswap_ctx *ctx, struct uswap_group *g, uin
 		 * because we never wait.  While the frame is on the list its
 		 * slot holds a reference, so the slot's table is alive.
 		 */
-		if (swap_slot_trylock(ctx, fr->entry, t)) {
+		swp_entry_t ent = fr->entry;
+		if (swap_slot_trylock(ctx, ent, t)) {
+			/* The slot must still be this frame's: swapoff may have moved
+			 * the frame to another slot since we read its entry, and the
+			 * old slot may be free by now. */
+			if (swp_tb_kind(*t) != SLOT_CACHE || swp_tb_payload(*t) != cur ||
+			    fr->entry.val != ent.val) {
+				swap_slot_unlock(ctx, ent, *t);
+				break;
+			}
 			inactive_unlink_locked(ctx, g, cur);
 			*f = cur;
-			*e = fr->entry;
+			*e = ent;
 			found = true;
 			break;
 		}

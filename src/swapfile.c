@@ -96,6 +96,31 @@ bool swap_slot_trylock(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t *valp)
 	return false;
 }
 
+/*
+ * swap_slot_trylock_used - swap_slot_trylock for a slot nobody references:
+ * takes the lock only if the slot is allocated (count > 0) at that instant,
+ * so a free slot is never locked under the allocator's feet (it claims free
+ * slots by a CAS from 0), and a slot of a cluster without a table is not
+ * touched.  For read-ahead by slot.  Return: true with the word in *@valp.
+ */
+bool swap_slot_trylock_used(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t *valp)
+{
+	_Atomic swp_tb_t *p = swap_table_word(ctx, e);
+	swp_tb_t v;
+
+	if (!p)
+		return false;
+	v = atomic_load_explicit(p, memory_order_relaxed);
+	while (!(v & SWP_TB_BUSY) && swp_tb_count(v)) {
+		if (atomic_compare_exchange_weak_explicit(p, &v, v | SWP_TB_BUSY, memory_order_acquire,
+							  memory_order_relaxed)) {
+			*valp = v & ~(SWP_TB_BUSY | SWP_TB_WAITERS);
+			return true;
+		}
+	}
+	return false;
+}
+
 static void cluster_put_free(struct swap_info *si, uint32_t ci)
 {
 	struct swap_cluster *c = &si->clusters[ci];
@@ -635,8 +660,11 @@ int swap_check_invariants(struct uswap_ctx *ctx)
 					return INVARIANT_FAIL();
 				}
 				if (!swp_tb_count(w)) {
-					if (w)
+					if (w) {
+						fprintf(stderr, "slot %u:%llu free with state %#x\n", t,
+							(unsigned long long)ci * SWAPFILE_CLUSTER + i, w);
 						return INVARIANT_FAIL(); /* free slot with state */
+					}
 					continue;
 				}
 				used++;

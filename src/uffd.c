@@ -455,6 +455,13 @@ static void handler_died(void *arg)
 	abort();
 }
 
+static __thread bool in_handler;
+
+bool uffd_in_handler_thread(void)
+{
+	return in_handler;
+}
+
 static void *handler_main(void *arg)
 {
 	struct uswap_ctx *ctx = arg;
@@ -462,6 +469,7 @@ static void *handler_main(void *arg)
 	struct pollfd pfd[2] = { { .fd = ctx->uffd, .events = POLLIN },
 				 { .fd = ctx->stop_efd, .events = POLLIN } };
 
+	in_handler = true;
 	pthread_cleanup_push(handler_died, ctx);
 	while (!atomic_load(&ctx->stopping)) {
 		if (unlikely(atomic_exchange(&uffd_test_handler_exit, false)))

@@ -226,6 +226,20 @@ static int evict_run_wp(struct uswap_ctx *ctx, struct victim *v, unsigned int n,
 	return total;
 }
 
+/*
+ * make_exclusive - UFFDIO_MOVE refused the page (-EBUSY): it is not
+ * exclusively ours, being shared copy-on-write with a forked child (or it
+ * was, and nobody has written it since).  A write that changes nothing makes
+ * it exclusive again (the kernel copies it only if the child still maps it),
+ * and the next pass of the clock moves it.  The page lock is not held: the
+ * page may have been dropped meanwhile, and then the write faults and a
+ * handler thread resolves it, so this is never done in a handler thread.
+ */
+static void make_exclusive(struct region *r, size_t idx)
+{
+	__atomic_fetch_add((volatile int *)region_addr(r, idx), 0, __ATOMIC_RELAXED);
+}
+
 /* Move the run v[0..n) (contiguous pages of one region) out. Return: pages out, -ENOSPC pool full. */
 static int evict_run(struct uswap_ctx *ctx, struct victim *v, unsigned int n, uint32_t *released,
 		     unsigned int *nr_released)
@@ -266,27 +280,27 @@ static int evict_run(struct uswap_ctx *ctx, struct victim *v, unsigned int n, ui
 			pool_free_frames(&ctx->pool, unused, got - nmoved);
 		}
 		done += nmoved;
-		if (nmoved < got && done < n && moved == -EBUSY && !retried) {
-			/*
-			 * The page is not exclusively ours: it is shared copy-on-write
-			 * with a forked child (or was, and nobody has written it
-			 * since), and UFFDIO_MOVE takes only exclusive pages.  A write
-			 * that changes nothing makes it exclusive again (the kernel
-			 * copies it only if the child still maps it); then retry.
-			 */
-			__atomic_fetch_add((volatile int *)region_addr(v[done].r, v[done].idx), 0,
-					   __ATOMIC_RELAXED);
-			retried = true;
-			continue;
-		}
-		retried = false;
 		if (nmoved < got && done < n) {
 			/* The page at v[done] could not be moved: the kernel has no
 			 * page there (the program dropped it; its REMOVE event is on
-			 * the way) or it is busy.  Leave it as it is. */
-			count_event(ctx, v[done].r->group, move_fail, 1);
-			pte_unlock(v[done].r, v[done].idx, v[done].pte);
+			 * the way) or it is busy.  Leave it as it is, or, if it was
+			 * only not exclusive, make it so and try once more. */
+			struct victim *b = &v[done];
+			pte_unlock(b->r, b->idx, b->pte);
+			if (moved == -EBUSY && !retried && !uffd_in_handler_thread()) {
+				make_exclusive(b->r, b->idx);
+				retried = true;
+				if (pte_trylock(b->r, b->idx, &b->pte)) {
+					if (pte_present(b->pte) && !pte_mlocked(b->pte))
+						continue;
+					pte_unlock(b->r, b->idx, b->pte);
+				}
+			}
+			retried = false;
+			count_event(ctx, b->r->group, move_fail, 1);
 			done++;
+		} else {
+			retried = false;
 		}
 	}
 	return (int)out;

@@ -4,11 +4,16 @@
  * Pages come back into memory while there is room, then move to the other
  * device; nothing is lost.  swapoff of the last device with no room fails
  * with -ENOMEM and loses nothing; after the limit is raised it succeeds.
+ * Run for every kind of device: zram, a file (io_uring), zram in front of a
+ * file (tier), in both directions between them.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "../func/helper_func.h"
@@ -64,18 +69,18 @@ static void verify_all(void)
 		}
 }
 
-int main(void)
+static void run(const char *hi_spec, const char *lo_spec)
 {
-	const char *e = getenv("USWAP_SEED");
 	struct uswap_ctx *ctx;
 	pthread_t th[NTHREADS];
 	int hi, lo;
 
-	seed = e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL);
-	fprintf(stderr, "seed %llu\n", (unsigned long long)seed);
+	fprintf(stderr, "swapoff %s, with %s below it\n", hi_spec, lo_spec);
+	stop = 0;
+	memset(version, 0, sizeof(version));
 	ctx = func_ctx(LIMIT, USWAP_MODE_THREAD, 0);
-	CHECK_EQ(uswap_swapon(ctx, "zram:lz4:size=256M", 10, &hi), 0);
-	CHECK_EQ(uswap_swapon(ctx, "zram:zstd:size=256M", 0, &lo), 0);
+	CHECK_EQ(uswap_swapon(ctx, hi_spec, 10, &hi), 0);
+	CHECK_EQ(uswap_swapon(ctx, lo_spec, 0, &lo), 0);
 	CHECK_EQ(uswap_mmap(ctx, NULL, NPAGES * 4096ULL, (void **)&mem), 0);
 	for (uint64_t p = 0; p < NPAGES; p++)
 		fill_page(mem + p * 4096, seed, p, FILL_HALF);
@@ -111,6 +116,28 @@ int main(void)
 	CHECK_EQ(stat_of(ctx, NULL, "swap_total"), 0);
 	verify_all();
 	check_invariants(ctx);
+	CHECK_EQ(uswap_munmap(ctx, mem, NPAGES * 4096ULL), 0);
 	CHECK_EQ(uswap_ctx_destroy(ctx), 0);
+}
+
+int main(void)
+{
+	const char *e = getenv("USWAP_SEED");
+	char file[96], fspec[160], tspec[200];
+
+	seed = e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL);
+	fprintf(stderr, "seed %llu\n", (unsigned long long)seed);
+	/* A disk-backed directory: the file device does O_DIRECT I/O. */
+	snprintf(file, sizeof(file), "/var/tmp/uswap-test-swapoff-%d.swap", (int)getpid());
+	snprintf(fspec, sizeof(fspec), "file:%s:size=256M", file);
+	snprintf(tspec, sizeof(tspec), "tier:lz4:mem_limit=4M:file=%s:size=256M", file);
+	run("zram:lz4:size=256M", "zram:zstd:size=256M");
+	unlink(file);
+	run(fspec, "zram:lz4:size=256M");
+	unlink(file);
+	run("zram:lz4:size=256M", fspec);
+	unlink(file);
+	run(tspec, "zram:zstd:size=256M");
+	unlink(file);
 	return 0;
 }
