@@ -352,6 +352,7 @@ struct uswap_group {
 	_Atomic uint32_t reclaim_seq;  /* bumped (and futex-woken) whenever reclaim frees pages */
 	_Atomic int nr_reclaimers;     /* threads inside try_to_free_pages for this group */
 	_Atomic uint64_t nr_mlocked;   /* pinned pages (madvise.c) */
+	_Atomic bool cow_pending;      /* a handler skipped pages shared with a forked child */
 	_Atomic int reclaim_waiters;   /* charges sleeping on reclaim_seq */
 };
 void group_init(struct uswap_ctx *ctx, struct uswap_group *g, unsigned int id, const char *name,

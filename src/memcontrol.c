@@ -76,6 +76,9 @@ static bool reclaim_in_progress(struct uswap_group *g)
 
 	if (atomic_load(&g->nr_reclaimers) > 0 || atomic_load(&g->nr_swapcache) > 0)
 		return true;
+	/* A handler thread skipped pages only kswapd can make movable (vmscan.c). */
+	if (atomic_load(&g->cow_pending) && ctx->kswapd_running)
+		return true;
 	return !ctx->use_move && ctx->kswapd_running && swap_space_available(ctx);
 }
 

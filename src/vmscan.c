@@ -287,7 +287,12 @@ static int evict_run(struct uswap_ctx *ctx, struct victim *v, unsigned int n, ui
 			 * only not exclusive, make it so and try once more. */
 			struct victim *b = &v[done];
 			pte_unlock(b->r, b->idx, b->pte);
-			if (moved == -EBUSY && !retried && !uffd_in_handler_thread()) {
+			if (moved == -EBUSY && uffd_in_handler_thread()) {
+				/* kswapd may write it (make_exclusive); a handler thread
+				 * must not touch managed memory. */
+				atomic_store(&b->r->group->cow_pending, true);
+				wakeup_kswapd(ctx);
+			} else if (moved == -EBUSY && !retried) {
 				make_exclusive(b->r, b->idx);
 				retried = true;
 				if (pte_trylock(b->r, b->idx, &b->pte)) {
@@ -604,6 +609,10 @@ void wakeup_kswapd(struct uswap_ctx *ctx)
 static bool kswapd_balance(struct uswap_ctx *ctx)
 {
 	bool more = false;
+
+	for (unsigned int id = 0; id <= MAX_GROUPS; id++)
+		if (ctx->groups[id])
+			atomic_store(&ctx->groups[id]->cow_pending, false);
 
 	for (unsigned int id = 0; id <= MAX_GROUPS; id++) {
 		struct uswap_group *g = ctx->groups[id];
