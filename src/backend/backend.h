@@ -117,6 +117,11 @@ extern const struct swap_backend_ops file_backend_ops;
 extern const struct swap_backend_ops tier_backend_ops;
 int zram_check_invariants(void *priv, char *err, size_t err_len);
 
+/* Format a message into @err (@err_len bytes; either may be 0/NULL) and return @ret:
+ * the one way backends report a bad spec or a broken invariant. */
+__attribute__((format(printf, 4, 5))) int backend_error(int ret, char *err, size_t err_len,
+							  const char *fmt, ...);
+
 /* Parse "4G", "512M", "4096", "1k" into bytes.  Return: 0 or -EINVAL (also on overflow). */
 int backend_parse_size(const char *s, uint64_t *bytes);
 

@@ -9,6 +9,8 @@
 #include "backend/backend.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct swap_backend_ops *const backends[] = {
@@ -88,4 +90,16 @@ int backend_parse_size(const char *s, uint64_t *bytes)
 		return -EINVAL;
 	*bytes = v << shift;
 	return 0;
+}
+
+int backend_error(int ret, char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && err_len) {
+		va_start(ap, fmt);
+		vsnprintf(err, err_len, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
 }

@@ -727,19 +727,6 @@ struct file_cfg {
 	bool have_size, have_depth, have_direct, have_ring, format;
 };
 
-__attribute__((format(printf, 4, 5))) static int file_error(int ret, char *err, size_t err_len,
-							     const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && err_len) {
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
-
 static bool tok_is(const char *t, size_t n, const char *word)
 {
 	return strlen(word) == n && memcmp(t, word, n) == 0;
@@ -748,20 +735,20 @@ static bool tok_is(const char *t, size_t n, const char *word)
 static int parse_size(struct file_cfg *cfg, const char *val, char *err, size_t err_len)
 {
 	if (cfg->have_size)
-		return file_error(-EINVAL, err, err_len, "file: size given twice");
+		return backend_error(-EINVAL, err, err_len, "file: size given twice");
 	cfg->have_size = true;
 	if (backend_parse_size(val, &cfg->size))
-		return file_error(-EINVAL, err, err_len, "file: bad size '%s'", val);
+		return backend_error(-EINVAL, err, err_len, "file: bad size '%s'", val);
 	if (cfg->size % USWAP_PAGE_SIZE)
-		return file_error(-EINVAL, err, err_len, "file: size=%s is not a multiple of 4096",
+		return backend_error(-EINVAL, err, err_len, "file: size=%s is not a multiple of 4096",
 				  val);
 	if (cfg->size < FILE_MIN_BYTES)
-		return file_error(-EINVAL, err, err_len,
+		return backend_error(-EINVAL, err, err_len,
 				  "file: size=%s too small: at least %llu bytes (a header page and "
 				  "one 512-page cluster)",
 				  val, (unsigned long long)FILE_MIN_BYTES);
 	if (cfg->size / USWAP_PAGE_SIZE - 1 > FILE_MAX_SLOTS)
-		return file_error(-EINVAL, err, err_len, "file: size=%s exceeds 2^36 pages", val);
+		return backend_error(-EINVAL, err, err_len, "file: size=%s exceeds 2^36 pages", val);
 	return 0;
 }
 
@@ -772,7 +759,7 @@ static int spec_token(struct file_cfg *cfg, const char *t, size_t n, char *err, 
 	size_t klen, vlen;
 
 	if (n == 0)
-		return file_error(-EINVAL, err, err_len, "file: empty option (stray ':')");
+		return backend_error(-EINVAL, err, err_len, "file: empty option (stray ':')");
 	if (!eq) {
 		if (tok_is(t, n, "format")) {
 			cfg->format = true;
@@ -783,7 +770,7 @@ static int spec_token(struct file_cfg *cfg, const char *t, size_t n, char *err, 
 			val[n] = '\0';
 			return parse_size(cfg, val, err, err_len);
 		}
-		return file_error(-EINVAL, err, err_len,
+		return backend_error(-EINVAL, err, err_len,
 				  "file: unknown option '%.*s' (size=, depth=, direct=, ring=, "
 				  "format)",
 				  (int)n, t);
@@ -791,7 +778,7 @@ static int spec_token(struct file_cfg *cfg, const char *t, size_t n, char *err, 
 	klen = (size_t)(eq - t);
 	vlen = n - klen - 1;
 	if (vlen == 0 || vlen >= sizeof(val))
-		return file_error(-EINVAL, err, err_len, "file: bad value for '%.*s'", (int)klen, t);
+		return backend_error(-EINVAL, err, err_len, "file: bad value for '%.*s'", (int)klen, t);
 	memcpy(val, eq + 1, vlen);
 	val[vlen] = '\0';
 
@@ -802,19 +789,19 @@ static int spec_token(struct file_cfg *cfg, const char *t, size_t n, char *err, 
 		long d;
 
 		if (cfg->have_depth)
-			return file_error(-EINVAL, err, err_len, "file: depth= given twice");
+			return backend_error(-EINVAL, err, err_len, "file: depth= given twice");
 		cfg->have_depth = true;
 		errno = 0;
 		d = strtol(val, &end, 10);
 		if (errno || *end || end == val || d < (long)BK_MAX_BATCH || d > FILE_DEPTH_MAX)
-			return file_error(-EINVAL, err, err_len, "file: bad depth '%s' (%u..%u)",
+			return backend_error(-EINVAL, err, err_len, "file: bad depth '%s' (%u..%u)",
 					  val, BK_MAX_BATCH, FILE_DEPTH_MAX);
 		cfg->depth = (unsigned int)d;
 		return 0;
 	}
 	if (tok_is(t, klen, "direct")) {
 		if (cfg->have_direct)
-			return file_error(-EINVAL, err, err_len, "file: direct= given twice");
+			return backend_error(-EINVAL, err, err_len, "file: direct= given twice");
 		cfg->have_direct = true;
 		if (!strcmp(val, "auto"))
 			cfg->direct = DIRECT_AUTO;
@@ -823,13 +810,13 @@ static int spec_token(struct file_cfg *cfg, const char *t, size_t n, char *err, 
 		else if (!strcmp(val, "off"))
 			cfg->direct = DIRECT_OFF;
 		else
-			return file_error(-EINVAL, err, err_len,
+			return backend_error(-EINVAL, err, err_len,
 					  "file: bad direct '%s' (auto, on, off)", val);
 		return 0;
 	}
 	if (tok_is(t, klen, "ring")) {
 		if (cfg->have_ring)
-			return file_error(-EINVAL, err, err_len, "file: ring= given twice");
+			return backend_error(-EINVAL, err, err_len, "file: ring= given twice");
 		cfg->have_ring = true;
 		if (!strcmp(val, "thread"))
 			cfg->ring = FILE_RING_THREAD;
@@ -838,11 +825,11 @@ static int spec_token(struct file_cfg *cfg, const char *t, size_t n, char *err, 
 		else if (!strcmp(val, "none"))
 			cfg->ring = FILE_RING_NONE;
 		else
-			return file_error(-EINVAL, err, err_len,
+			return backend_error(-EINVAL, err, err_len,
 					  "file: bad ring '%s' (thread, shared, none)", val);
 		return 0;
 	}
-	return file_error(-EINVAL, err, err_len,
+	return backend_error(-EINVAL, err, err_len,
 			  "file: unknown option '%.*s' (size=, depth=, direct=, ring=, format)",
 			  (int)klen, t);
 }
@@ -856,12 +843,12 @@ static int spec_parse(const char *args, struct file_cfg *cfg, char *err, size_t 
 	cfg->depth = BK_MAX_BATCH;
 	cfg->ring = FILE_RING_THREAD;
 	if (n == 0)
-		return file_error(-EINVAL, err, err_len, "file: no path (file:/path:size=N)");
+		return backend_error(-EINVAL, err, err_len, "file: no path (file:/path:size=N)");
 	if (*p != '/')
-		return file_error(-EINVAL, err, err_len, "file: path '%.*s' is not absolute",
+		return backend_error(-EINVAL, err, err_len, "file: path '%.*s' is not absolute",
 				  (int)n, p);
 	if (n >= sizeof(cfg->path))
-		return file_error(-EINVAL, err, err_len, "file: path too long");
+		return backend_error(-EINVAL, err, err_len, "file: path too long");
 	memcpy(cfg->path, p, n);
 	while (end) {
 		int ret;
@@ -971,24 +958,24 @@ static int file_open(struct file_dev *f, const struct file_cfg *cfg, bool *creat
 	if (f->fd < 0) {
 		ret = -errno;
 		if (ret == -EINVAL && cfg->direct == DIRECT_ON)
-			return file_error(-EINVAL, err, err_len,
+			return backend_error(-EINVAL, err, err_len,
 					  "file: %s: the filesystem does not support O_DIRECT "
 					  "(direct=on)",
 					  cfg->path);
 		if (ret == -EBUSY)
-			return file_error(ret, err, err_len,
+			return backend_error(ret, err, err_len,
 					  "file: %s: busy (a mounted or exclusively opened device)",
 					  cfg->path);
-		return file_error(ret, err, err_len, "file: %s: %s%s", cfg->path, strerror(-ret),
+		return backend_error(ret, err, err_len, "file: %s: %s%s", cfg->path, strerror(-ret),
 				  ret == -ENOENT ? " (the directory does not exist)" : "");
 	}
 	f->direct = flags & O_DIRECT;
 	if (fstat(f->fd, &st))
-		return file_error(-errno, err, err_len, "file: %s: fstat: %s", cfg->path,
+		return backend_error(-errno, err, err_len, "file: %s: fstat: %s", cfg->path,
 				  strerror(errno));
 	f->blkdev = S_ISBLK(st.st_mode);
 	if (!f->blkdev && !S_ISREG(st.st_mode))
-		return file_error(-EINVAL, err, err_len,
+		return backend_error(-EINVAL, err, err_len,
 				  "file: %s is neither a regular file nor a block device",
 				  cfg->path);
 	if (f->blkdev) {
@@ -996,7 +983,7 @@ static int file_open(struct file_dev *f, const struct file_cfg *cfg, bool *creat
 		int excl = open(cfg->path, flags | O_EXCL);
 
 		if (excl < 0)
-			return file_error(errno == EBUSY ? -EBUSY : -errno, err, err_len,
+			return backend_error(errno == EBUSY ? -EBUSY : -errno, err, err_len,
 					  "file: %s: %s", cfg->path,
 					  errno == EBUSY ? "busy (mounted or in use)"
 							 : strerror(errno));
@@ -1005,31 +992,31 @@ static int file_open(struct file_dev *f, const struct file_cfg *cfg, bool *creat
 	}
 	if (flock(f->fd, LOCK_EX | LOCK_NB)) {
 		if (errno != EWOULDBLOCK)
-			return file_error(-errno, err, err_len, "file: %s: flock: %s", cfg->path,
+			return backend_error(-errno, err, err_len, "file: %s: flock: %s", cfg->path,
 					  strerror(errno));
 		if (header_read(f->fd, &h))
-			return file_error(-EBUSY, err, err_len,
+			return backend_error(-EBUSY, err, err_len,
 					  "file: %s: in use by another uswap (pid %u)", cfg->path,
 					  h.pid);
-		return file_error(-EBUSY, err, err_len, "file: %s: in use by another uswap",
+		return backend_error(-EBUSY, err, err_len, "file: %s: in use by another uswap",
 				  cfg->path);
 	}
 	if (!*created && st.st_size > 0 && !cfg->format && !header_read(f->fd, &h))
-		return file_error(-EINVAL, err, err_len,
+		return backend_error(-EINVAL, err, err_len,
 				  "file: %s exists and is not a uswap swap file (add :format to "
 				  "overwrite it)",
 				  cfg->path);
 	if (!f->blkdev && (st.st_mode & 0777) != 0600 && fchmod(f->fd, 0600))
-		return file_error(-errno, err, err_len, "file: %s: cannot make it mode 0600: %s",
+		return backend_error(-errno, err, err_len, "file: %s: cannot make it mode 0600: %s",
 				  cfg->path, strerror(errno));
 	if (f->blkdev) {
 		uint64_t bytes;
 
 		if (ioctl(f->fd, BLKGETSIZE64, &bytes))
-			return file_error(-errno, err, err_len, "file: %s: BLKGETSIZE64: %s",
+			return backend_error(-errno, err, err_len, "file: %s: BLKGETSIZE64: %s",
 					  cfg->path, strerror(errno));
 		if (cfg->have_size && cfg->size > bytes)
-			return file_error(-EINVAL, err, err_len,
+			return backend_error(-EINVAL, err, err_len,
 					  "file: size=%llu is larger than the block device %s "
 					  "(%llu bytes)",
 					  (unsigned long long)cfg->size, cfg->path,
@@ -1038,17 +1025,17 @@ static int file_open(struct file_dev *f, const struct file_cfg *cfg, bool *creat
 		f->can_discard = true; /* BLKDISCARD tells: EOPNOTSUPP turns it off */
 	} else {
 		if (!cfg->have_size && (*created || st.st_size == 0))
-			return file_error(-EINVAL, err, err_len,
+			return backend_error(-EINVAL, err, err_len,
 					  "file: %s: size= is needed to create the file", cfg->path);
 		f->size_bytes = cfg->have_size ? cfg->size : (uint64_t)st.st_size;
 		if (f->size_bytes % USWAP_PAGE_SIZE || f->size_bytes < FILE_MIN_BYTES)
-			return file_error(-EINVAL, err, err_len,
+			return backend_error(-EINVAL, err, err_len,
 					  "file: %s: size %llu is not a multiple of 4096 of at "
 					  "least %llu bytes",
 					  cfg->path, (unsigned long long)f->size_bytes,
 					  (unsigned long long)FILE_MIN_BYTES);
 		if ((uint64_t)st.st_size != f->size_bytes && ftruncate(f->fd, (off_t)f->size_bytes))
-			return file_error(errno == EFBIG ? -EINVAL : -errno, err, err_len,
+			return backend_error(errno == EFBIG ? -EINVAL : -errno, err, err_len,
 					  "file: %s: cannot size it to %llu bytes: %s", cfg->path,
 					  (unsigned long long)f->size_bytes, strerror(errno));
 		f->can_discard = true;
@@ -1080,7 +1067,7 @@ static int file_create(const char *args, void **priv, uint64_t *nr_slots, char *
 	if (ret)
 		goto out_destroy;
 	if (cfg.direct == DIRECT_ON && !f->direct) {
-		ret = file_error(-EINVAL, err, err_len, "file: %s: no O_DIRECT", cfg.path);
+		ret = backend_error(-EINVAL, err, err_len, "file: %s: no O_DIRECT", cfg.path);
 		goto out_destroy;
 	}
 	f->nr_slots = f->size_bytes / USWAP_PAGE_SIZE - 1;
@@ -1091,7 +1078,7 @@ static int file_create(const char *args, void **priv, uint64_t *nr_slots, char *
 	if (!f->chunks)
 		goto out_nomem;
 	if (getrandom(f->uuid, sizeof(f->uuid), 0) != (ssize_t)sizeof(f->uuid)) {
-		ret = file_error(-EIO, err, err_len, "file: getrandom: %s", strerror(errno));
+		ret = backend_error(-EIO, err, err_len, "file: getrandom: %s", strerror(errno));
 		goto out_destroy;
 	}
 	f->uuid[6] = (f->uuid[6] & 0x0f) | 0x40; /* RFC 4122 version 4 */
@@ -1116,7 +1103,7 @@ static int file_create(const char *args, void **priv, uint64_t *nr_slots, char *
 	ret = n == (ssize_t)USWAP_PAGE_SIZE ? 0 : n < 0 ? -errno : -EIO;
 	sys_munmap(page, USWAP_PAGE_SIZE);
 	if (ret) {
-		ret = file_error(ret, err, err_len, "file: %s: cannot write the header: %s",
+		ret = backend_error(ret, err, err_len, "file: %s: cannot write the header: %s",
 				 cfg.path, strerror(-ret));
 		goto out_destroy;
 	}
@@ -1168,19 +1155,19 @@ static int file_check_invariants(void *priv, char *err, size_t err_len)
 				live += (uint32_t)__builtin_popcountll(
 					atomic_load(&c->bits[k * (FILE_CLUSTER / 64) + w]));
 			if (live != atomic_load(&c->live[k]))
-				return file_error(-EUCLEAN, err, err_len,
+				return backend_error(-EUCLEAN, err, err_len,
 						  "file: cluster %zu: live %u, bitmap %u",
 						  i * FILE_CHUNK_CLUSTERS + k,
 						  (unsigned int)atomic_load(&c->live[k]), live);
 			if (live && (uint64_t)(i * FILE_CHUNK_CLUSTERS + k) * FILE_CLUSTER >=
 					    f->nr_slots)
-				return file_error(-EUCLEAN, err, err_len,
+				return backend_error(-EUCLEAN, err, err_len,
 						  "file: live slots beyond the device");
 			stored += live;
 		}
 	}
 	if (stored != f->nr_stored || tables * sizeof(struct file_chunk) != f->table_bytes)
-		return file_error(-EUCLEAN, err, err_len,
+		return backend_error(-EUCLEAN, err, err_len,
 				  "file: counters: stored %llu/%llu tables %llu/%llu",
 				  (unsigned long long)stored, (unsigned long long)f->nr_stored,
 				  (unsigned long long)(tables * sizeof(struct file_chunk)),

@@ -586,19 +586,6 @@ struct tier_cfg {
 	bool have_limit, have_file;
 };
 
-__attribute__((format(printf, 4, 5))) static int tier_error(int ret, char *err, size_t err_len,
-							     const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && err_len) {
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
-
 static bool key_is(const char *t, size_t n, const char *key)
 {
 	size_t k = strlen(key);
@@ -620,9 +607,9 @@ static int spec_parse(const char *args, struct tier_cfg *cfg, char *err, size_t 
 		char val[128];
 
 		if (n == 0)
-			return tier_error(-EINVAL, err, err_len, "tier: empty option (stray ':')");
+			return backend_error(-EINVAL, err, err_len, "tier: empty option (stray ':')");
 		if (n >= sizeof(val))
-			return tier_error(-EINVAL, err, err_len, "tier: option too long");
+			return backend_error(-EINVAL, err, err_len, "tier: option too long");
 		memcpy(val, p, n);
 		val[n] = '\0';
 		if (!strcmp(val, "lz4") || !strcmp(val, "zstd") || !strcmp(val, "zram=lz4") ||
@@ -633,13 +620,13 @@ static int spec_parse(const char *args, struct tier_cfg *cfg, char *err, size_t 
 		} else if (key_is(p, n, "mem_limit=")) {
 			if (backend_parse_size(val + 10, &cfg->mem_limit) ||
 			    cfg->mem_limit == 0)
-				return tier_error(-EINVAL, err, err_len,
+				return backend_error(-EINVAL, err, err_len,
 						  "tier: bad mem_limit '%s' (a non-zero size)",
 						  val + 10);
 			cfg->have_limit = true;
 		} else if (key_is(p, n, "file=")) {
 			if (cfg->have_file)
-				return tier_error(-EINVAL, err, err_len, "tier: file= given twice");
+				return backend_error(-EINVAL, err, err_len, "tier: file= given twice");
 			cfg->have_file = true;
 			snprintf(path, sizeof(path), "%s", val + 5);
 		} else if (key_is(p, n, "size=") || key_is(p, n, "depth=") ||
@@ -648,10 +635,10 @@ static int spec_parse(const char *args, struct tier_cfg *cfg, char *err, size_t 
 			int w = snprintf(file_opts + used, sizeof(file_opts) - used, ":%s", val);
 
 			if (w < 0 || (size_t)w >= sizeof(file_opts) - used)
-				return tier_error(-EINVAL, err, err_len, "tier: spec too long");
+				return backend_error(-EINVAL, err, err_len, "tier: spec too long");
 			used += (size_t)w;
 		} else {
-			return tier_error(-EINVAL, err, err_len,
+			return backend_error(-EINVAL, err, err_len,
 					  "tier: unknown option '%s' (lz4, zstd, level=, "
 					  "mem_limit=, file=, size=, depth=, direct=, ring=, format)",
 					  val);
@@ -661,9 +648,9 @@ static int spec_parse(const char *args, struct tier_cfg *cfg, char *err, size_t 
 		p = end + 1;
 	}
 	if (!cfg->have_file)
-		return tier_error(-EINVAL, err, err_len, "tier: file=PATH is required");
+		return backend_error(-EINVAL, err, err_len, "tier: file=PATH is required");
 	if (!cfg->have_limit)
-		return tier_error(-EINVAL, err, err_len,
+		return backend_error(-EINVAL, err, err_len,
 				  "tier: mem_limit= is required (the compressed store's size)");
 	snprintf(cfg->file_args, sizeof(cfg->file_args), "%s%s", path, file_opts);
 	return 0;
@@ -721,7 +708,7 @@ static int tier_create(const char *args, void **priv, uint64_t *nr_slots, char *
 	ret = zram_backend_ops.create(cfg.zram_args, &t->zram, &zslots, sub, sizeof(sub));
 	if (ret) {
 		t->zram = NULL;
-		ret = tier_error(ret, err, err_len, "tier: %s", sub);
+		ret = backend_error(ret, err, err_len, "tier: %s", sub);
 		goto out_destroy;
 	}
 	zram_backend_ops.destroy(t->zram);
@@ -730,7 +717,7 @@ static int tier_create(const char *args, void **priv, uint64_t *nr_slots, char *
 	ret = file_backend_ops.create(cfg.file_args, &t->file, &t->nr_slots, sub, sizeof(sub));
 	if (ret) {
 		t->file = NULL;
-		ret = tier_error(ret, err, err_len, "tier: %s", sub);
+		ret = backend_error(ret, err, err_len, "tier: %s", sub);
 		goto out_destroy;
 	}
 	snprintf(cfg.zram_args, sizeof(cfg.zram_args), "%s:size=%llu:mem_limit=%llu%s%s",
@@ -739,7 +726,7 @@ static int tier_create(const char *args, void **priv, uint64_t *nr_slots, char *
 	ret = zram_backend_ops.create(cfg.zram_args, &t->zram, &zslots, sub, sizeof(sub));
 	if (ret) {
 		t->zram = NULL;
-		ret = tier_error(ret, err, err_len, "tier: %s", sub);
+		ret = backend_error(ret, err, err_len, "tier: %s", sub);
 		goto out_destroy;
 	}
 	t->nr_chunks = (size_t)((t->nr_slots + TIER_CHUNK_SLOTS - 1) >> TIER_CHUNK_SHIFT);
@@ -777,7 +764,7 @@ static int tier_check_invariants(void *priv, char *err, size_t err_len)
 			uint32_t s = atomic_load_explicit(&c[k], memory_order_relaxed);
 
 			if (s & TS_LOCK || ts_state(s) == TS_MOVING)
-				return tier_error(-EUCLEAN, err, err_len,
+				return backend_error(-EUCLEAN, err, err_len,
 						  "tier: slot %llu locked or moving at rest",
 						  (unsigned long long)(i * TIER_CHUNK_SLOTS + k));
 			ram += ts_state(s) == TS_RAM;
@@ -788,7 +775,7 @@ static int tier_check_invariants(void *priv, char *err, size_t err_len)
 	zram_backend_ops.stat(t->zram, &zs);
 	file_backend_ops.stat(t->file, &fs);
 	if (ram != zs.nr_stored || file != fs.nr_stored || same != zs.same_pages)
-		return tier_error(-EUCLEAN, err, err_len,
+		return backend_error(-EUCLEAN, err, err_len,
 				  "tier: ram %llu/%llu file %llu/%llu same %llu/%llu",
 				  (unsigned long long)ram, (unsigned long long)zs.nr_stored,
 				  (unsigned long long)file, (unsigned long long)fs.nr_stored,

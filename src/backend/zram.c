@@ -450,19 +450,6 @@ struct zram_cfg {
 	bool have_algo, have_size, have_limit, have_level;
 };
 
-__attribute__((format(printf, 3, 4))) static int spec_error(char *err, size_t err_len,
-							     const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && err_len) {
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static bool tok_is(const char *t, size_t n, const char *word)
 {
 	return strlen(word) == n && memcmp(t, word, n) == 0;
@@ -476,15 +463,15 @@ static int spec_token(struct zram_cfg *cfg, const char *t, size_t n, char *err, 
 	size_t klen, vlen;
 
 	if (n == 0)
-		return spec_error(err, err_len, "zram: empty option (stray ':')");
+		return backend_error(-EINVAL, err, err_len, "zram: empty option (stray ':')");
 	if (!eq) {
 		if (!tok_is(t, n, "lz4") && !tok_is(t, n, "zstd"))
-			return spec_error(err, err_len,
+			return backend_error(-EINVAL, err, err_len,
 					  "zram: unknown compressor or option '%.*s' (lz4, zstd, "
 					  "size=, mem_limit=, level=)",
 					  (int)n, t);
 		if (cfg->have_algo)
-			return spec_error(err, err_len, "zram: compressor given twice");
+			return backend_error(-EINVAL, err, err_len, "zram: compressor given twice");
 		cfg->have_algo = true;
 		cfg->algo = tok_is(t, n, "lz4") ? ZRAM_LZ4 : ZRAM_ZSTD;
 		return 0;
@@ -492,29 +479,29 @@ static int spec_token(struct zram_cfg *cfg, const char *t, size_t n, char *err, 
 	klen = (size_t)(eq - t);
 	vlen = n - klen - 1;
 	if (vlen == 0 || vlen >= sizeof(val))
-		return spec_error(err, err_len, "zram: bad value for '%.*s'", (int)klen, t);
+		return backend_error(-EINVAL, err, err_len, "zram: bad value for '%.*s'", (int)klen, t);
 	memcpy(val, eq + 1, vlen);
 	val[vlen] = '\0';
 
 	if (tok_is(t, klen, "size")) {
 		if (cfg->have_size)
-			return spec_error(err, err_len, "zram: size= given twice");
+			return backend_error(-EINVAL, err, err_len, "zram: size= given twice");
 		cfg->have_size = true;
 		if (backend_parse_size(val, &cfg->size))
-			return spec_error(err, err_len, "zram: bad size '%s'", val);
+			return backend_error(-EINVAL, err, err_len, "zram: bad size '%s'", val);
 		if (cfg->size == 0 || cfg->size % USWAP_PAGE_SIZE)
-			return spec_error(err, err_len,
+			return backend_error(-EINVAL, err, err_len,
 					  "zram: size=%s must be a non-zero multiple of 4096", val);
 		if (cfg->size / USWAP_PAGE_SIZE > ZRAM_MAX_SLOTS)
-			return spec_error(err, err_len, "zram: size=%s exceeds 2^36 pages", val);
+			return backend_error(-EINVAL, err, err_len, "zram: size=%s exceeds 2^36 pages", val);
 		return 0;
 	}
 	if (tok_is(t, klen, "mem_limit")) {
 		if (cfg->have_limit)
-			return spec_error(err, err_len, "zram: mem_limit= given twice");
+			return backend_error(-EINVAL, err, err_len, "zram: mem_limit= given twice");
 		cfg->have_limit = true;
 		if (backend_parse_size(val, &cfg->mem_limit))
-			return spec_error(err, err_len, "zram: bad mem_limit '%s'", val);
+			return backend_error(-EINVAL, err, err_len, "zram: bad mem_limit '%s'", val);
 		return 0;
 	}
 	if (tok_is(t, klen, "level")) {
@@ -522,17 +509,17 @@ static int spec_token(struct zram_cfg *cfg, const char *t, size_t n, char *err, 
 		long l;
 
 		if (cfg->have_level)
-			return spec_error(err, err_len, "zram: level= given twice");
+			return backend_error(-EINVAL, err, err_len, "zram: level= given twice");
 		cfg->have_level = true;
 		errno = 0;
 		l = strtol(val, &end, 10);
 		if (errno || *end || end == val || l < ZSTD_minCLevel() || l > ZSTD_maxCLevel())
-			return spec_error(err, err_len, "zram: bad zstd level '%s' (%d..%d)", val,
+			return backend_error(-EINVAL, err, err_len, "zram: bad zstd level '%s' (%d..%d)", val,
 					  ZSTD_minCLevel(), ZSTD_maxCLevel());
 		cfg->level = (int)l;
 		return 0;
 	}
-	return spec_error(err, err_len, "zram: unknown option '%.*s' (size=, mem_limit=, level=)",
+	return backend_error(-EINVAL, err, err_len, "zram: unknown option '%.*s' (size=, mem_limit=, level=)",
 			  (int)klen, t);
 }
 
@@ -558,7 +545,7 @@ static int spec_parse(const char *args, struct zram_cfg *cfg, char *err, size_t 
 		p = end + 1;
 	}
 	if (cfg->have_level && cfg->algo != ZRAM_ZSTD)
-		return spec_error(err, err_len, "zram: level= applies to zstd only");
+		return backend_error(-EINVAL, err, err_len, "zram: level= applies to zstd only");
 	if (cfg->level == 0)
 		cfg->level = ZRAM_ZSTD_DEFAULT_LEVEL;
 	return 0;
@@ -921,7 +908,7 @@ int zram_check_invariants(void *priv, char *err, size_t err_len)
 				goto bad_entry;
 			continue;
 bad_entry:
-			spec_error(err, err_len, "slot %llu: bad entry %#llx",
+			backend_error(-EINVAL, err, err_len, "slot %llu: bad entry %#llx",
 				   (unsigned long long)slot, (unsigned long long)e);
 			return -EUCLEAN;
 		}
@@ -930,7 +917,7 @@ bad_entry:
 	if (nr_stored != z->nr_stored || same != z->same_pages || huge != z->huge_pages ||
 	    compr != z->compr_data_size || objs != ps.nr_objs ||
 	    tables * (ZRAM_TABLE_BYTES + sizeof(*z->tables)) != z->table_bytes || z->huge_pages_since < z->huge_pages) {
-		spec_error(err, err_len,
+		backend_error(-EINVAL, err, err_len,
 			   "counters: stored %llu/%llu same %llu/%llu huge %llu/%llu compr "
 			   "%llu/%llu objs %llu/%llu",
 			   (unsigned long long)nr_stored, (unsigned long long)z->nr_stored,

@@ -6,6 +6,7 @@
  * described in zsmalloc.h (classes, spans, handles, compaction, lock-free
  * reads, lock order).
  */
+#include "backend/backend.h"
 #include "backend/zsmalloc.h"
 #include "sys.h"
 
@@ -857,19 +858,6 @@ int zs_class_geometry(const struct zs_pool *pool, size_t size, struct zs_class_i
 
 /* ---- invariants ---- */
 
-__attribute__((format(printf, 3, 4))) static int inv_fail(char *err, size_t err_len,
-							   const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && err_len) {
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return -EUCLEAN;
-}
-
 struct inv_sums {
 	uint64_t spans, objs, payload, obj_bytes, backing;
 };
@@ -883,14 +871,14 @@ static int check_span(struct zs_pool *pool, struct zs_class *cls, uint32_t ci, s
 	uint32_t allocated = 0, nr_free = 0, f;
 
 	if (sp->class_index != ci || sp->group != g)
-		return inv_fail(err, err_len, "span %p: class %u group %u, listed in %u/%u",
+		return backend_error(-EUCLEAN, err, err_len, "span %p: class %u group %u, listed in %u/%u",
 				(void *)sp, sp->class_index, sp->group, ci, g);
 	if (sp->inuse == 0 || sp->inuse > cls->objs_per_span || span_group(cls, sp->inuse) != g)
-		return inv_fail(err, err_len, "span %p: inuse %u of %u in group %u", (void *)sp,
+		return backend_error(-EUCLEAN, err, err_len, "span %p: inuse %u of %u in group %u", (void *)sp,
 				sp->inuse, cls->objs_per_span, g);
 	if (!c || c->span_pages != cls->span_pages || sp->slot >= c->nr_carved ||
 	    c->spans[sp->slot] != sp || sp->base != c->base + (size_t)sp->slot * c->span_bytes)
-		return inv_fail(err, err_len, "span %p: bad chunk placement", (void *)sp);
+		return backend_error(-EUCLEAN, err, err_len, "span %p: bad chunk placement", (void *)sp);
 
 	memset(seen, 0, cls->objs_per_span);
 	for (uint32_t i = 0; i < cls->objs_per_span; i++) {
@@ -901,28 +889,28 @@ static int check_span(struct zs_pool *pool, struct zs_class *cls, uint32_t ci, s
 			continue;
 		size = hdr_size(hdr);
 		if (size == 0 || size > ZS_MAX_SIZE || pool->size_class[size_index(size)] != ci)
-			return inv_fail(err, err_len, "span %p obj %u: size %zu not of class %u",
+			return backend_error(-EUCLEAN, err, err_len, "span %p obj %u: size %zu not of class %u",
 					(void *)sp, i, size, ci);
 		allocated++;
 		sum->payload += size;
 	}
 	if (allocated != sp->inuse)
-		return inv_fail(err, err_len, "span %p: %u allocated headers, inuse %u", (void *)sp,
+		return backend_error(-EUCLEAN, err, err_len, "span %p: %u allocated headers, inuse %u", (void *)sp,
 				allocated, sp->inuse);
 	for (f = sp->free_head; f; nr_free++) {
 		uint64_t hdr;
 
 		if (f > cls->objs_per_span || seen[f - 1] || nr_free >= cls->objs_per_span)
-			return inv_fail(err, err_len, "span %p: free list broken at %u", (void *)sp, f);
+			return backend_error(-EUCLEAN, err, err_len, "span %p: free list broken at %u", (void *)sp, f);
 		seen[f - 1] = 1;
 		hdr = hdr_get(cls, sp, f - 1);
 		if (hdr & HDR_ALLOCATED)
-			return inv_fail(err, err_len, "span %p: allocated obj %u on free list",
+			return backend_error(-EUCLEAN, err, err_len, "span %p: allocated obj %u on free list",
 					(void *)sp, f - 1);
 		f = (uint32_t)(hdr >> HDR_NEXT_SHIFT);
 	}
 	if (nr_free + sp->inuse != cls->objs_per_span)
-		return inv_fail(err, err_len, "span %p: %u free + %u inuse != %u", (void *)sp,
+		return backend_error(-EUCLEAN, err, err_len, "span %p: %u free + %u inuse != %u", (void *)sp,
 				nr_free, sp->inuse, cls->objs_per_span);
 	sum->spans++;
 	sum->objs += sp->inuse;
@@ -941,12 +929,12 @@ static int check_chunks(struct zs_pool *pool, const struct inv_sums *sum, char *
 
 		if (!c || c->no != no || c->nr_carved > c->nr_slots ||
 		    c->span_bytes != c->span_pages * ZS_PAGE)
-			return inv_fail(err, err_len, "chunk %u malformed", no);
+			return backend_error(-EUCLEAN, err, err_len, "chunk %u malformed", no);
 		for (uint32_t s = 0; s < c->nr_slots; s++) {
 			if (!c->spans[s])
 				continue;
 			if (s >= c->nr_carved)
-				return inv_fail(err, err_len, "chunk %u: span beyond carved", no);
+				return backend_error(-EUCLEAN, err, err_len, "chunk %u: span beyond carved", no);
 			live++;
 		}
 		carved += c->nr_carved;
@@ -960,20 +948,20 @@ static int check_chunks(struct zs_pool *pool, const struct inv_sums *sum, char *
 			struct zs_chunk *c;
 
 			if (no == 0 || no > pool->nr_chunks)
-				return inv_fail(err, err_len, "free span slot in chunk %llu",
+				return backend_error(-EUCLEAN, err, err_len, "free span slot in chunk %llu",
 						(unsigned long long)no);
 			c = atomic_load_explicit(&pool->chunks[no], memory_order_relaxed);
 			if (c->span_pages != p || slot >= c->nr_carved || c->spans[slot])
-				return inv_fail(err, err_len, "free span slot %llu/%u not free",
+				return backend_error(-EUCLEAN, err, err_len, "free span slot %llu/%u not free",
 						(unsigned long long)no, slot);
 		}
 		free_slots += cache->nr_free;
 	}
 	if (live != sum->spans)
-		return inv_fail(err, err_len, "%llu spans in chunks, %llu listed",
+		return backend_error(-EUCLEAN, err, err_len, "%llu spans in chunks, %llu listed",
 				(unsigned long long)live, (unsigned long long)sum->spans);
 	if (live + free_slots + pool->leaked_slots != carved)
-		return inv_fail(err, err_len, "span slots: %llu live + %llu free + %llu lost != %llu",
+		return backend_error(-EUCLEAN, err, err_len, "span slots: %llu live + %llu free + %llu lost != %llu",
 				(unsigned long long)live, (unsigned long long)free_slots,
 				(unsigned long long)pool->leaked_slots,
 				(unsigned long long)carved);
@@ -992,7 +980,7 @@ static int check_class(struct zs_pool *pool, uint32_t ci, uint8_t *seen, struct 
 	pthread_mutex_lock(&pool->span_lock); /* for chunk->spans[] */
 	if (cls->objs_per_span == 0 ||
 	    cls->objs_per_span * (uint64_t)cls->obj_bytes > cls->span_pages * ZS_PAGE) {
-		ret = inv_fail(err, err_len, "class %u geometry", ci);
+		ret = backend_error(-EUCLEAN, err, err_len, "class %u geometry", ci);
 		goto out_unlock;
 	}
 	for (unsigned int g = 0; g < ZS_NR_GROUPS && !ret; g++) {
@@ -1000,11 +988,11 @@ static int check_class(struct zs_pool *pool, uint32_t ci, uint8_t *seen, struct 
 
 		for (struct zs_span *sp = cls->groups[g]; sp && !ret; sp = sp->next) {
 			if (sp->prev != prev) {
-				ret = inv_fail(err, err_len, "class %u group %u: bad prev", ci, g);
+				ret = backend_error(-EUCLEAN, err, err_len, "class %u group %u: bad prev", ci, g);
 				break;
 			}
 			if (sum->spans - spans0 > cls->nr_spans) {
-				ret = inv_fail(err, err_len, "class %u: list cycle", ci);
+				ret = backend_error(-EUCLEAN, err, err_len, "class %u: list cycle", ci);
 				break;
 			}
 			ret = check_span(pool, cls, ci, sp, g, seen, sum, err, err_len);
@@ -1012,7 +1000,7 @@ static int check_class(struct zs_pool *pool, uint32_t ci, uint8_t *seen, struct 
 		}
 	}
 	if (!ret && (sum->spans - spans0 != cls->nr_spans || sum->objs - objs0 != cls->nr_inuse))
-		ret = inv_fail(err, err_len, "class %u: counted %llu spans %llu objs, has %llu %llu",
+		ret = backend_error(-EUCLEAN, err, err_len, "class %u: counted %llu spans %llu objs, has %llu %llu",
 			       ci, (unsigned long long)(sum->spans - spans0),
 			       (unsigned long long)(sum->objs - objs0),
 			       (unsigned long long)cls->nr_spans, (unsigned long long)cls->nr_inuse);
@@ -1047,7 +1035,7 @@ int zs_check_invariants(struct zs_pool *pool, char *err, size_t err_len)
 		     sum.payload != atomic_load(&pool->payload_bytes) ||
 		     sum.obj_bytes != atomic_load(&pool->obj_bytes) ||
 		     sum.backing != atomic_load(&pool->backing_bytes)))
-		ret = inv_fail(err, err_len,
+		ret = backend_error(-EUCLEAN, err, err_len,
 			       "pool counters: spans %llu/%llu objs %llu/%llu payload %llu/%llu "
 			       "obj_bytes %llu/%llu backing %llu/%llu",
 			       (unsigned long long)sum.spans,
