@@ -492,13 +492,25 @@ static unsigned int shrink_inactive(struct uswap_group *g, unsigned int max, boo
 	struct wb_frame b[RECLAIM_BATCH];
 	unsigned int n = 0;
 
+	unsigned int freed = 0;
+
 	max = min_t(max, (unsigned int)RECLAIM_BATCH);
-	/* Take the oldest frames, each with its slot locked. */
-	while (n < max && swap_cache_isolate_oldest(g->ctx, g, &b[n].f, &b[n].e, &b[n].t)) {
+	/* Take the oldest frames, each with its slot locked.  A synchronous
+	 * device (zram) is written page by page: a batch would only keep more
+	 * slots locked, and faults on them waiting, for as long as it takes to
+	 * compress them all.  An asynchronous one gets one submission. */
+	for (unsigned int k = 0; k < max; k++) {
+		if (!swap_cache_isolate_oldest(g->ctx, g, &b[n].f, &b[n].e, &b[n].t))
+			break;
 		b[n].rc = 0;
-		n++;
+		/* The locked slot pins its device. */
+		struct swap_info *si = atomic_load(&g->ctx->swap_info[swp_type(b[n].e)]);
+		if (si && (si->ops->flags & BK_SYNCHRONOUS))
+			freed += writeback_frames(g, &b[n], 1, stuck);
+		else
+			n++;
 	}
-	return writeback_frames(g, b, n, stuck);
+	return freed + (n ? writeback_frames(g, b, n, stuck) : 0);
 }
 
 /*
