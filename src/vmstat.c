@@ -93,6 +93,8 @@ void vmstat_fill(struct uswap_ctx *ctx, struct uswap_group *g, struct uswap_stat
 			gauge[GAUGE_pages_compacted] += bs.pages_compacted;
 			gauge[GAUGE_huge_pages] += bs.huge_pages;
 			gauge[GAUGE_huge_pages_since] += bs.huge_pages_since;
+			gauge[GAUGE_dev_bytes_written] += bs.bytes_written;
+			gauge[GAUGE_dev_bytes_read] += bs.bytes_read;
 			meta += bs.meta_bytes;
 		}
 	}

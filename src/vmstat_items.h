@@ -57,6 +57,8 @@ GAUGE(same_pages)	  /* zram mm_stat */
 GAUGE(pages_compacted)	  /* zram mm_stat */
 GAUGE(huge_pages)	  /* zram mm_stat */
 GAUGE(huge_pages_since)	  /* zram mm_stat */
+GAUGE(dev_bytes_written)  /* bytes the swap devices wrote to their storage (file: the disk) */
+GAUGE(dev_bytes_read)	  /* bytes the swap devices read from their storage */
 GAUGE(pool_warm)	  /* free pool frames kept populated for swap-ins (memory, not charged) */
 GAUGE(pool_warm_max)	  /* peak of pool_warm */
 GAUGE(meta_bytes)	  /* uswap metadata: page tables, swap tables, pool frames, zram tables */

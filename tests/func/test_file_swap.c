@@ -73,6 +73,9 @@ static void run(const char *backend, enum uswap_fault_mode mode)
 	dev_stat(ctx, id, &st);
 	CHECK(st.nr_stored > 0);
 	CHECK(st.writes > 0 && st.bytes_written == st.writes * 4096);
+	/* The same through the public counters (one device here). */
+	CHECK_EQ(stat_of(ctx, NULL, "dev_bytes_written"), st.bytes_written);
+	CHECK_EQ(stat_of(ctx, NULL, "dev_bytes_read"), st.bytes_read);
 	if (getenv("VERBOSE")) {
 		fprintf(stderr, "%s: device writes %llu reads %llu stored %llu\n", spec,
 			(unsigned long long)st.writes, (unsigned long long)st.reads,
