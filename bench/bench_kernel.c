@@ -1542,9 +1542,9 @@ static void child_main(const struct job *j, int sys, int wfd)
 		zero0 = ustat(c.ctx, "swpout_zero");
 		racl0 = ustat(c.ctx, "swap_ra_cluster");
 		/* The backend's own bytes_written, if a later library exports it. */
-		written_idx = uswap_stat_index("bytes_written");
+		written_idx = uswap_stat_index("dev_bytes_written");
 		if (written_idx >= 0)
-			wr0 = ustat(c.ctx, "bytes_written");
+			wr0 = ustat(c.ctx, "dev_bytes_written");
 	}
 	dev0 = dev_written_bytes();
 	getrusage(RUSAGE_SELF, &ru0);
@@ -1636,7 +1636,7 @@ static void child_main(const struct job *j, int sys, int wfd)
 		if (!O.swap_file) {
 			/* zram: nothing is written to a disk */
 		} else if (written_idx >= 0) {
-			res.swap_written = ustat(c.ctx, "bytes_written") - wr0;
+			res.swap_written = ustat(c.ctx, "dev_bytes_written") - wr0;
 		} else {
 			/* Not exported by the library: every pswpout is one page written. */
 			res.swap_written = res.pswpout * PAGE;
@@ -2449,8 +2449,8 @@ int main(int argc, char **argv)
 		       "device written", dev_name, dev_stat_path[0] ? dev_stat_path : "not found",
 		       "");
 		printf("  %-34s kernel: pswpout x 4096 (a swap write is a page); uswap: %s\n",
-		       "swap written", uswap_stat_index("bytes_written") >= 0 ?
-		       "the bytes_written counter" :
+		       "swap written", uswap_stat_index("dev_bytes_written") >= 0 ?
+		       "the dev_bytes_written counter" :
 		       "pswpout x 4096 (the library does not export the file backend's bytes_written)");
 	} else {
 		printf("  %-34s kernel: working-set pages in memory (mincore) + zram mem_used_total\n"
