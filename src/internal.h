@@ -177,6 +177,7 @@ struct pool_frame {
 	uint8_t group_id;
 	uint8_t readahead;   /* read ahead, not yet hit */
 	uint8_t clean;       /* backend already holds this content */
+	_Atomic uint8_t wb;  /* its write to an asynchronous device is in flight, slot unlocked */
 };
 #define FRAME_NIL UINT32_MAX
 
@@ -285,6 +286,13 @@ int folio_alloc_swap(struct uswap_ctx *ctx, swp_entry_t *e);
 _Atomic swp_tb_t *swap_table_word(struct uswap_ctx *ctx, swp_entry_t e);
 /* Try-lock an allocated slot only (read-ahead by slot): never a free one. */
 bool swap_slot_trylock_used(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t *valp);
+/* swap_slot_lock_flags: SLOT_LOCK_WB_OK takes a slot whose swap-cache frame is
+ * being written (the fault path maps it without waiting); SLOT_LOCK_RAW also
+ * one whose resident page's copy is being written (writeback's own completion).
+ * Without flags (swap_slot_lock) both wait until the write is done. */
+#define SLOT_LOCK_WB_OK 1u
+#define SLOT_LOCK_RAW 2u
+swp_tb_t swap_slot_lock_flags(struct uswap_ctx *ctx, swp_entry_t e, unsigned int flags);
 /* Slot lock (SWP_TB_BUSY): wait until free and take it; returns word value. */
 swp_tb_t swap_slot_lock(struct uswap_ctx *ctx, swp_entry_t e);
 bool swap_slot_trylock(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t *valp);

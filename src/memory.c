@@ -455,7 +455,7 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	struct swap_info *si;
 	const void *src;
 	uint32_t frame = FRAME_NIL;
-	bool activate = false, keep_slot, major = false, frame_moved = false, async;
+	bool activate = false, keep_slot, keep_ok, major = false, frame_moved = false, async, wb = false;
 	struct ra_page ra[RA_MAX];
 	unsigned int win = 0, nr_ra = 0;
 	uint32_t warm = 0, nr_warm = 0; /* warm frames holding this fault's pages */
@@ -479,7 +479,7 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	}
 	/* rows 6, 15: claim the slot; a racing writeback or swapoff holds it
 	 * only for the duration of one page, and we sleep on the slot word. */
-	t = swap_slot_lock(ctx, e);
+	t = swap_slot_lock_flags(ctx, e, SLOT_LOCK_WB_OK);
 	async = !(si->ops->flags & BK_SYNCHRONOUS);
 
 	/*
@@ -491,14 +491,33 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	 * the slot is freed now (exclusive write fault: the copy is about to be
 	 * stale).
 	 */
-	keep_slot = (t & SWP_TB_DATA) && !(flags & FAULT_WRITE) && swp_tb_count(t) == 1 &&
-		    ctx->wp_async && !swap_is_half_full(ctx, e) &&
-		    (!(si->ops->flags & BK_RAM) || (ctx->opts.flags & USWAP_F_KEEP_CLEAN));
+	keep_ok = !(flags & FAULT_WRITE) && swp_tb_count(t) == 1 && ctx->wp_async &&
+		  !swap_is_half_full(ctx, e) &&
+		  (!(si->ops->flags & BK_RAM) || (ctx->opts.flags & USWAP_F_KEEP_CLEAN));
+	keep_slot = (t & SWP_TB_DATA) && keep_ok;
 
 	if (swp_tb_kind(t) == SLOT_CACHE) {
 		/* row 5: swap-cache hit: minor fault, no I/O. */
 		frame = (uint32_t)swp_tb_payload(t);
-		swap_cache_del_locked(ctx, g, frame);
+		wb = atomic_load(&ctx->pool.frames[frame].wb);
+		if (wb && !keep_ok) {
+			/* Under writeback, and the slot would be freed (a write
+			 * fault, swap over half full): wait for the write, then
+			 * fault again. */
+			swap_slot_unlock(ctx, e, t);
+			swap_slot_unlock(ctx, e, swap_slot_lock(ctx, e));
+			put_swap_device(si);
+			return -EAGAIN;
+		}
+		/* Under writeback the frame is the writer's (off the list): the
+		 * page is mapped from it as a copy, write-protected, and the
+		 * slot keeps the copy being written. */
+		if (!wb) {
+			swap_cache_del_locked(ctx, g, frame);
+		} else {
+			keep_slot = true; /* the data being written will be the slot's */
+			count_event(ctx, g, swpin_writeback, 1);
+		}
 		if (ctx->pool.frames[frame].readahead) {
 			count_event(ctx, g, swap_ra_hit, 1);
 			atomic_fetch_add_explicit(&si->ra_hits, 1, memory_order_relaxed);
@@ -633,7 +652,7 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 			rc = 0;
 		else
 			nr_ra = 0;
-	} else if (frame != FRAME_NIL && ctx->move_in_min == 1 && !keep_slot && ctx->mmu->move_in) {
+	} else if (frame != FRAME_NIL && !wb && ctx->move_in_min == 1 && !keep_slot && ctx->mmu->move_in) {
 		/* The swap-cache page itself goes back into the program. */
 		rc = map_result(ctx, g, ctx->mmu->move_in(ctx, addr, (void *)src, PAGE_SIZE, NULL));
 		if (!rc) {
@@ -648,7 +667,7 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		swap_ra_record(r, stream, idx, rc ? 0 : nr_ra);
 	if (rc) {
 		/* Back out: nothing changed but the charge / the frame's list. */
-		if (frame != FRAME_NIL)
+		if (frame != FRAME_NIL && !wb)
 			swap_cache_add_locked(ctx, g, e, frame, ctx->pool.frames[frame].clean,
 					      ctx->pool.frames[frame].readahead);
 		else
@@ -659,7 +678,7 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 	}
 	if (frame != FRAME_NIL) {
 		/* The frame's page now lives in the program: cache -> resident. */
-		if (!frame_moved)
+		if (!frame_moved && !wb) /* under writeback: the writer frees it */
 			pool_release_frames(ctx, &frame, 1);
 		atomic_fetch_sub(&g->nr_swapcache, 1);
 		count_event(ctx, g, pgactivate, 1);
@@ -669,7 +688,7 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		count_event(ctx, g, pswpin, 1);
 	}
 	/* A kept slot says so: read-ahead by slot must not cache a resident page. */
-	t = swp_tb_set(t, keep_slot ? SLOT_MAPPED : SLOT_EMPTY, 0);
+	t = swp_tb_set(t, keep_slot ? SLOT_MAPPED : SLOT_EMPTY, wb ? frame + 1 : 0);
 	if (!keep_slot)
 		t = swap_free_locked(ctx, e, t); /* row 23 */
 	swap_slot_unlock(ctx, e, t);

@@ -58,11 +58,35 @@ _Atomic swp_tb_t *swap_table_word(struct uswap_ctx *ctx, swp_entry_t e)
  */
 swp_tb_t swap_slot_lock(struct uswap_ctx *ctx, swp_entry_t e)
 {
+	return swap_slot_lock_flags(ctx, e, 0);
+}
+
+/*
+ * A write to an asynchronous device runs with the slot unlocked (vmscan.c:
+ * writeback_frames), so that a fault can map the page meanwhile.  Until it
+ * completes, the slot is CACHE with its frame marked wb, or, once a fault
+ * took the page, MAPPED with the frame in the payload: neither the frame nor
+ * the slot may be freed or reused, so other lockers wait as for a lock.
+ */
+static bool slot_under_writeback(struct uswap_ctx *ctx, swp_tb_t v, unsigned int flags)
+{
+	if (flags & SLOT_LOCK_RAW)
+		return false;
+	if (swp_tb_kind(v) == SLOT_MAPPED)
+		return swp_tb_payload(v) != 0;
+	if (swp_tb_kind(v) == SLOT_CACHE && !(flags & SLOT_LOCK_WB_OK))
+		return atomic_load_explicit(&ctx->pool.frames[swp_tb_payload(v)].wb,
+					    memory_order_acquire);
+	return false;
+}
+
+swp_tb_t swap_slot_lock_flags(struct uswap_ctx *ctx, swp_entry_t e, unsigned int flags)
+{
 	_Atomic swp_tb_t *p = swap_table_word(ctx, e);
 	swp_tb_t v = atomic_load_explicit(p, memory_order_relaxed);
 
 	for (;;) {
-		if (!(v & SWP_TB_BUSY)) {
+		if (!(v & SWP_TB_BUSY) && !slot_under_writeback(ctx, v, flags)) {
 			if (atomic_compare_exchange_weak_explicit(p, &v, v | SWP_TB_BUSY,
 								  memory_order_acquire,
 								  memory_order_relaxed))
@@ -76,6 +100,7 @@ swp_tb_t swap_slot_lock(struct uswap_ctx *ctx, swp_entry_t e)
 				continue;
 			v |= SWP_TB_WAITERS;
 		}
+		/* The writeback's completion locks and unlocks the slot: that wakes us. */
 		sys_futex_wait(futex_word((void *)p), (uint32_t)v);
 		v = atomic_load_explicit(p, memory_order_relaxed);
 	}

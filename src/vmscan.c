@@ -451,10 +451,27 @@ static unsigned int writeback_frames(struct uswap_group *g, struct wb_frame *b, 
 			k++;
 		}
 		struct swap_info *si = get_swap_device(ctx, b[i].e);
-		if (si) {
-			swap_write_batch(ctx, si, k, e, pages, rc);
-			put_swap_device(si);
+		/* An asynchronous device is written with the slots unlocked: a
+		 * fault meanwhile maps the page from its frame without waiting
+		 * (do_swap_page), and the frame and slot stay ours until the
+		 * write completes (other lockers wait: swapfile.c). */
+		bool async = si && !(si->ops->flags & BK_SYNCHRONOUS);
+		if (async) {
+			for (unsigned int m = 0; m < k; m++) {
+				atomic_store(&ctx->pool.frames[b[idx[m]].f].wb, 1);
+				swap_slot_unlock(ctx, e[m], b[idx[m]].t);
+			}
 		}
+		if (si)
+			swap_write_batch(ctx, si, k, e, pages, rc);
+		if (async) {
+			for (unsigned int m = 0; m < k; m++) {
+				b[idx[m]].t = swap_slot_lock_flags(ctx, e[m], SLOT_LOCK_RAW);
+				atomic_store(&ctx->pool.frames[b[idx[m]].f].wb, 0);
+			}
+		}
+		if (si)
+			put_swap_device(si);
 		for (unsigned int m = 0; m < k; m++) {
 			int r = si ? rc[m] : -EIO;
 			b[idx[m]].rc = r ? r : 1; /* 1: written */
@@ -462,6 +479,21 @@ static unsigned int writeback_frames(struct uswap_group *g, struct wb_frame *b, 
 	}
 	for (unsigned int i = 0; i < n; i++) {
 		swp_tb_t t = b[i].t;
+		if (swp_tb_kind(t) == SLOT_MAPPED) {
+			/* A fault took the page while it was being written: the
+			 * program has it (charged, counted resident).  The slot
+			 * keeps the copy if the write succeeded. */
+			t = swp_tb_set(t, SLOT_MAPPED, 0);
+			if (b[i].rc == 1) {
+				t |= SWP_TB_DATA;
+				count_event(ctx, g, pswpout, 1);
+			} else {
+				count_event(ctx, g, swpout_fail, 1);
+			}
+			swap_slot_unlock(ctx, b[i].e, t);
+			pool_release_frames(ctx, &b[i].f, 1);
+			continue;
+		}
 		if (t & SWP_TB_DATA) {
 			count_event(ctx, g, swpout_clean, 1); /* clean: no write */
 		} else if (b[i].rc == 1) {

@@ -13,6 +13,7 @@ EVENT(pgfault_zero)	  /* first-touch faults filled with zeroes */
 EVENT(pgfault_zero_around) /* never-touched pages mapped (zero page) around a sequential first touch */
 EVENT(spurious_fault)	  /* fault found already resolved by another thread (SPEC row 1) */
 EVENT(swapcache_hit)	  /* fault resolved from the swap cache: minor fault (row 5) */
+EVENT(swpin_writeback)	  /* of those, pages mapped while their write was in flight (no wait) */
 EVENT(swap_ra)		  /* pages read ahead (mapped with the faulting page); also in pswpin */
 EVENT(swpin_move)	  /* pages swapped in by moving a warm pool frame in (no copy) */
 EVENT(swap_ra_stride)	  /* read-ahead streams started by the trend detector (stride != 1) */

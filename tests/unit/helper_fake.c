@@ -296,11 +296,15 @@ static int fb_read_batch(void *p, unsigned int n, const uint64_t *slots, void *c
 		ret = ret ? ret : (rc[i] = fb_read(p, slots[i], pages[i], &hashes[i], &valid[i]));
 	return ret;
 }
+void (*fake_write_hook)(const uint64_t *slots, unsigned int n);
+
 static int fb_write_batch(void *p, unsigned int n, const uint64_t *slots, const void *const *pages,
 			  const uint64_t *hashes, int *rc)
 {
 	int ret = 0;
 	fb_write_batches++;
+	if (fake_write_hook) /* "while the device writes": the pages are in flight */
+		fake_write_hook(slots, n);
 	for (unsigned int i = 0; i < n; i++)
 		ret = ret ? ret : (rc[i] = fb_write(p, slots[i], pages[i], hashes[i]));
 	return ret;

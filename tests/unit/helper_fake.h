@@ -38,6 +38,8 @@ void fake_backend_corrupt(uint64_t slot);
 /* The asynchronous variant (read_batch/write_batch), and batches submitted. */
 extern const struct swap_backend_ops fake_async_backend_ops;
 unsigned long fake_backend_batches(bool read);
+/* Called by the asynchronous fake's write_batch before it stores the pages. */
+extern void (*fake_write_hook)(const uint64_t *slots, unsigned int n);
 /* The device fake_setup() adds (default: the synchronous fake). */
 extern const struct swap_backend_ops *fake_device_ops;
 #endif

@@ -573,6 +573,83 @@ static void test_async_device(void)
 	fake_teardown(ctx);
 }
 
+/*
+ * A page whose write to an asynchronous device is in flight is mapped from
+ * its swap-cache frame without waiting and without a read, write-protected,
+ * the slot keeping the copy being written.  (The fault runs inside the
+ * device's write here: had it waited for the write, the test would hang.)
+ */
+static struct uswap_ctx *wb_ctx;
+static struct region *wb_r;
+static int wb_mapped = -1;
+static unsigned long wb_reads;
+
+static void wb_hook(const uint64_t *slots, unsigned int n)
+{
+	if (wb_mapped >= 0)
+		return;
+	for (size_t i = 0; i < NP; i++) {
+		pte_t pte = pte_read(wb_r, i);
+		if (!pte_is_swap(pte))
+			continue;
+		for (unsigned int k = 0; k < n; k++) {
+			if (swp_offset(pte_to_swp_entry(pte)) != slots[k])
+				continue;
+			unsigned long reads = fake_backend_reads();
+			CHECK_EQ(fake_touch(wb_ctx, wb_r, i, false), 0);
+			CHECK(fake.present[i]);
+			CHECK(verify_page(pg(i), 51, i, FILL_HALF));
+			wb_reads = fake_backend_reads() - reads;
+			wb_mapped = (int)i;
+			return;
+		}
+	}
+}
+
+static void test_writeback_fault(void)
+{
+	struct region *r;
+	struct uswap_ctx *ctx;
+
+	fake_device_ops = &fake_async_backend_ops;
+	ctx = fake_setup(NP, 64, 1024, &r);
+	fake_device_ops = &fake_backend_ops;
+	wb_ctx = ctx;
+	wb_r = r;
+	fake_write_hook = wb_hook;
+	fill_all(ctx, r, 51);
+	fake_write_hook = NULL;
+	CHECK(wb_mapped >= 0);
+	CHECK_EQ(wb_reads, 0); /* no I/O */
+	CHECK(ev(ctx, "swpin_writeback") >= 1);
+	/* The write completed: the page is resident, its slot keeps the copy. */
+	pte_t pte = pte_read(r, (size_t)wb_mapped);
+	if (getenv("VERBOSE"))
+		fprintf(stderr, "page %d %s after the fill\n", wb_mapped,
+			pte_present(pte) ? "resident" : "evicted again");
+	if (pte_present(pte)) {
+		CHECK(pte & PTE_SLOT);
+		CHECK(fake.wp[wb_mapped]);
+		swp_tb_t t = atomic_load(swap_table_word(ctx, pte_to_swp_entry(pte)));
+		CHECK_EQ(swp_tb_kind(t), SLOT_MAPPED);
+		CHECK(t & SWP_TB_DATA);
+		CHECK_EQ(swp_tb_payload(t), 0);
+	}
+	CHECK_EQ(ctx_check_invariants(ctx), 0);
+	verify_all(ctx, r, 51);
+	/* A write to it, then everything out and back: the new content is kept. */
+	CHECK_EQ(fake_touch(ctx, r, (size_t)wb_mapped, true), 0);
+	fill_page(pg((size_t)wb_mapped), 52, (size_t)wb_mapped, FILL_HALF);
+	for (size_t i = 0; i < NP; i++)
+		if (i != (size_t)wb_mapped) {
+			CHECK_EQ(fake_touch(ctx, r, i, false), 0);
+			CHECK(verify_page(pg(i), 51, i, FILL_HALF));
+		}
+	CHECK_EQ(fake_touch(ctx, r, (size_t)wb_mapped, false), 0);
+	CHECK(verify_page(pg((size_t)wb_mapped), 52, (size_t)wb_mapped, FILL_HALF));
+	fake_teardown(ctx);
+}
+
 int main(void)
 {
 	test_first_touch();
@@ -593,5 +670,6 @@ int main(void)
 	test_warm_frames();
 	test_readahead_trend();
 	test_async_device();
+	test_writeback_fault();
 	return 0;
 }
