@@ -28,7 +28,7 @@ static void usage(FILE *f)
 }
 
 /* Read the snapshot of process @pid from its stats socket.  Return: bytes, or -errno. */
-static ssize_t stat_read(int pid, char *buf, size_t size)
+ssize_t stat_read(int pid, char *buf, size_t size)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t have = 0;

@@ -33,6 +33,8 @@ struct snapshot {
 /* stat_format.c */
 /* Parse "name value" lines.  Return: 0; -1 nothing found. */
 int snapshot_parse(const char *text, size_t len, struct snapshot *s);
+/* Read the live snapshot of process @pid from its shim's socket.  Return: bytes, or -errno. */
+ssize_t stat_read(int pid, char *buf, size_t size);
 /* Value of @name, 0 if absent. */
 uint64_t snapshot_get(const struct snapshot *s, const char *name);
 /* Table or JSON; @exit_status < 0: none (uswap stat). */
