@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "check.h"
 #include "mix64.h"
-#include <string.h>
 
 void check_fail(const char *file, int line, const char *expr, long long a, long long b)
 {
@@ -64,4 +67,28 @@ int verify_page(const void *page, uint64_t seed, uint64_t pgno, int kind)
 	uint64_t expect[512];
 	fill_page(expect, seed, pgno, kind);
 	return memcmp(page, expect, 4096) == 0;
+}
+
+static char tmpdir[256];
+
+static void tmpdir_remove(void)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd))
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+const char *test_tmpdir(const char *name)
+{
+	const char *base = getenv("USWAP_TEST_DIR") ? getenv("USWAP_TEST_DIR") : "/var/tmp";
+
+	if (tmpdir[0])
+		return tmpdir;
+	snprintf(tmpdir, sizeof(tmpdir), "%s/uswap-%s-XXXXXX", base, name);
+	if (!mkdtemp(tmpdir))
+		SKIP("cannot make a directory in %s: %s", base, strerror(errno));
+	atexit(tmpdir_remove);
+	return tmpdir;
 }

@@ -31,6 +31,12 @@ void check_fail(const char *file, int line, const char *expr, long long a, long 
 	} while (0)
 
 /* Deterministic page content: every 8-byte word derived from (seed, page, word). */
+/*
+ * test_tmpdir - a fresh directory for the files a test writes, under
+ * $USWAP_TEST_DIR or /var/tmp (a disk: O_DIRECT needs one), removed with its
+ * contents at exit.  Skips the test (exit 77) if none can be made.
+ */
+const char *test_tmpdir(const char *name);
 void fill_page(void *page, uint64_t seed, uint64_t pgno, int kind);
 int verify_page(const void *page, uint64_t seed, uint64_t pgno, int kind);
 enum { FILL_RANDOM, FILL_HALF, FILL_TEXT, FILL_ZERO, FILL_SAME };

@@ -105,23 +105,9 @@ static void run(const char *backend, enum uswap_fault_mode mode)
 	unlink(path);
 }
 
-static void cleanup(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd)) {
-	}
-}
-
 int main(void)
 {
-	const char *base = getenv("USWAP_TEST_DIR") ? getenv("USWAP_TEST_DIR") : "/var/tmp";
-
-	snprintf(dir, sizeof(dir), "%s/uswap-fswap-XXXXXX", base);
-	if (!mkdtemp(dir))
-		SKIP("cannot make a directory in %s: %s", base, strerror(errno));
-	atexit(cleanup);
+	snprintf(dir, sizeof(dir), "%s", test_tmpdir("fswap"));
 	run("file", USWAP_MODE_THREAD);
 	run("file", USWAP_MODE_SIGNAL);
 	run("tier", USWAP_MODE_THREAD);

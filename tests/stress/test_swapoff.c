@@ -128,7 +128,7 @@ int main(void)
 	seed = e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL);
 	fprintf(stderr, "seed %llu\n", (unsigned long long)seed);
 	/* A disk-backed directory: the file device does O_DIRECT I/O. */
-	snprintf(file, sizeof(file), "/var/tmp/uswap-test-swapoff-%d.swap", (int)getpid());
+	snprintf(file, sizeof(file), "%s/swapoff.swap", test_tmpdir("swapoff"));
 	snprintf(fspec, sizeof(fspec), "file:%s:size=256M", file);
 	snprintf(tspec, sizeof(tspec), "tier:lz4:mem_limit=4M:file=%s:size=256M", file);
 	run("zram:lz4:size=256M", "zram:zstd:size=256M");

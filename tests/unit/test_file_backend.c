@@ -615,23 +615,9 @@ static void test_enospc(void)
 	free(pg);
 }
 
-static void cleanup(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd)) {
-	}
-}
-
 int main(void)
 {
-	const char *base = getenv("USWAP_TEST_DIR") ? getenv("USWAP_TEST_DIR") : "/var/tmp";
-
-	snprintf(dir, sizeof(dir), "%s/uswap-file-XXXXXX", base);
-	if (!mkdtemp(dir))
-		SKIP("cannot make a directory in %s: %s", base, strerror(errno));
-	atexit(cleanup);
+	snprintf(dir, sizeof(dir), "%s", test_tmpdir("file"));
 	test_spec();
 	test_header_and_reuse();
 	test_roundtrip("thread");

@@ -329,23 +329,9 @@ static void test_threads(void)
 	tdestroy(t);
 }
 
-static void cleanup(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd)) {
-	}
-}
-
 int main(void)
 {
-	const char *base = getenv("USWAP_TEST_DIR") ? getenv("USWAP_TEST_DIR") : "/var/tmp";
-
-	snprintf(dir, sizeof(dir), "%s/uswap-tier-XXXXXX", base);
-	if (!mkdtemp(dir))
-		SKIP("cannot make a directory in %s: %s", base, strerror(errno));
-	atexit(cleanup);
+	snprintf(dir, sizeof(dir), "%s", test_tmpdir("tier"));
 	test_spec();
 	test_writeback("lz4");
 	test_writeback("zstd");
