@@ -246,6 +246,7 @@ struct alloc_lane {
 #define SWP_WRITEOK (1u << 1)
 #define SWP_DRAINING (1u << 2) /* swapoff in progress: no new allocations */
 
+struct table_slab;
 struct swap_info {
 	unsigned int type;
 	int prio;
@@ -258,6 +259,14 @@ struct swap_info {
 	struct swap_cluster *clusters;
 	pthread_mutex_t lock;	 /* free list, nonfull list, cluster nr_used */
 	uint32_t free_head;	 /* free clusters */
+	/* Cluster tables are carved from mmap'd slabs and recycled through this
+	 * list, never given back to malloc: allocation may run in a SIGBUS
+	 * handler (signal mode reclaims in the faulting thread), and a racing
+	 * reader of a freed table reads a table, not freed memory.  Under lock. */
+	swp_tb_t *table_free;	 /* free tables, linked through their first word pair */
+	char *table_slab;	 /* the current slab and what is left of it */
+	size_t table_slab_left;
+	struct table_slab *slabs; /* every slab, unmapped at swapoff */
 	uint32_t nr_free_clusters;
 	uint32_t next_fresh;	 /* clusters [next_fresh, nr_clusters) never used yet */
 	_Atomic uint64_t inuse_pages;

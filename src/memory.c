@@ -355,7 +355,11 @@ static unsigned int cluster_collect(struct uswap_ctx *ctx, struct uswap_group *g
 	atomic_store_explicit(&si->ra_win, win, memory_order_relaxed);
 	if (win < 2 || atomic_load(&ctx->nr_groups) > 1 || (atomic_load(&si->flags) & SWP_DRAINING))
 		return 0;
-	for (uint64_t k = 1; k < win && swp_offset(e) + k < si->nr_slots; k++) {
+	/* Within the faulting slot's cluster only: that slot, locked and in use,
+	 * keeps the cluster's table alive while we look at its neighbours. */
+	uint64_t end = (swp_offset(e) / SWAPFILE_CLUSTER + 1) * SWAPFILE_CLUSTER;
+	for (uint64_t k = 1; k < win && swp_offset(e) + k < si->nr_slots && swp_offset(e) + k < end;
+	     k++) {
 		swp_entry_t x = swp_entry(swp_type(e), swp_offset(e) + k);
 		if (!swap_slot_trylock_used(ctx, x, &ct[n]))
 			break;

@@ -146,6 +146,60 @@ bool swap_slot_trylock_used(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t *valp
 	return false;
 }
 
+#define TABLE_BYTES (SWAPFILE_CLUSTER * sizeof(swp_tb_t))
+#define TABLE_SLAB_BYTES (32 * TABLE_BYTES) /* 64 KiB */
+
+struct table_slab {
+	struct table_slab *next;
+};
+
+/* A zeroed cluster table, signal-safe (mmap, no malloc).  Context: si->lock held. */
+static swp_tb_t *table_alloc_locked(struct swap_info *si)
+{
+	swp_tb_t *t = si->table_free;
+
+	if (t) {
+		si->table_free = *(swp_tb_t **)t;
+		memset(t, 0, TABLE_BYTES);
+		return t;
+	}
+	if (si->table_slab_left < TABLE_BYTES) {
+		char *slab = sys_mmap_anon(TABLE_SLAB_BYTES);
+		if (!slab)
+			return NULL;
+		/* The slab's first table holds the link of the slab list. */
+		((struct table_slab *)slab)->next = si->slabs;
+		si->slabs = (struct table_slab *)slab;
+		si->table_slab = slab + TABLE_BYTES;
+		si->table_slab_left = TABLE_SLAB_BYTES - TABLE_BYTES;
+	}
+	t = (swp_tb_t *)si->table_slab;
+	si->table_slab += TABLE_BYTES;
+	si->table_slab_left -= TABLE_BYTES;
+	return t; /* fresh anonymous memory: zeroes */
+}
+
+/* Context: si->lock held. */
+static void table_free_locked(struct swap_info *si, swp_tb_t *t)
+{
+	if (!t)
+		return;
+	*(swp_tb_t **)t = si->table_free;
+	si->table_free = t;
+}
+
+static void tables_release(struct swap_info *si)
+{
+	while (si->slabs) {
+		struct table_slab *next = si->slabs->next;
+		sys_munmap(si->slabs, TABLE_SLAB_BYTES);
+		si->slabs = next;
+	}
+	si->table_free = NULL;
+	si->table_slab = NULL;
+	si->table_slab_left = 0;
+}
+
 static void cluster_put_free(struct swap_info *si, uint32_t ci)
 {
 	struct swap_cluster *c = &si->clusters[ci];
@@ -155,7 +209,7 @@ static void cluster_put_free(struct swap_info *si, uint32_t ci)
 	/* Re-check under the lock: a lane may have taken the cluster meanwhile. */
 	if (atomic_load(&c->nr_used) == 0 && !(c->flags & (CLUSTER_OWNED | CLUSTER_FREE))) {
 		table = atomic_exchange(&c->table, NULL);
-		free(table);
+		table_free_locked(si, table);
 		c->flags = CLUSTER_FREE;
 		c->next = si->free_head;
 		si->free_head = ci;
@@ -307,7 +361,9 @@ static int swap_alloc_on(struct swap_info *si, uint64_t *offp)
 		struct swap_cluster *c = &si->clusters[lane->cluster];
 		swp_tb_t *table = atomic_load(&c->table);
 		if (!table) {
-			table = calloc(SWAPFILE_CLUSTER, sizeof(swp_tb_t));
+			pthread_mutex_lock(&si->lock);
+			table = table_alloc_locked(si);
+			pthread_mutex_unlock(&si->lock);
 			if (!table)
 				break;
 			atomic_store_explicit(&c->table, table, memory_order_release);
@@ -614,8 +670,7 @@ int swap_device_remove(struct uswap_ctx *ctx, int id)
 	ctx->nr_swapfiles--;
 	pthread_mutex_unlock(&ctx->swap_lock);
 
-	for (uint32_t i = 0; i < si->next_fresh; i++)
-		free(atomic_load(&si->clusters[i].table));
+	tables_release(si);
 	sys_munmap(si->clusters, (size_t)si->nr_clusters * sizeof(*si->clusters));
 	si->clusters = NULL;
 	si->ops->destroy(si->priv);

@@ -411,6 +411,12 @@ int uswap_group_destroy(struct uswap_group *g)
 	ctx->groups[g->id] = NULL;
 	atomic_fetch_sub(&ctx->nr_groups, 1);
 	pthread_mutex_unlock(&ctx->groups_lock);
+	/* A fault that found one of its regions before they went, or kswapd
+	 * walking the groups, may still hold the pointer: let them finish. */
+	pthread_mutex_lock(&ctx->kswapd_run_lock);
+	pthread_mutex_unlock(&ctx->kswapd_run_lock);
+	while (atomic_load(&ctx->faults_in_flight))
+		usleep(100);
 	free(g);
 	return 0;
 }
