@@ -733,7 +733,8 @@ int swap_check_invariants(struct uswap_ctx *ctx)
 				continue;
 			}
 			for (uint32_t i = 0; i < SWAPFILE_CLUSTER; i++) {
-				swp_tb_t w = table[i];
+				swp_tb_t w = atomic_load_explicit((_Atomic swp_tb_t *)&table[i],
+								  memory_order_relaxed);
 				if (w & (SWP_TB_BUSY | SWP_TB_WAITERS)) {
 					fprintf(stderr, "slot %u:%llu busy: %#x\n", t,
 						(unsigned long long)ci * SWAPFILE_CLUSTER + i, w);

@@ -604,7 +604,10 @@ static int ctx_check_invariants_locked(struct uswap_ctx *ctx, struct region_tabl
 		if (n != atomic_load(&g->nr_swapcache))
 			return INVARIANT_FAIL();
 	}
-	if (ctx->pool.nr_free + ctx->pool.nr_warm + cache != ctx->pool.nr)
+	pthread_mutex_lock(&ctx->pool.lock);
+	uint32_t nr_free = ctx->pool.nr_free, nr_warm = ctx->pool.nr_warm;
+	pthread_mutex_unlock(&ctx->pool.lock);
+	if (nr_free + nr_warm + cache != ctx->pool.nr)
 		return INVARIANT_FAIL();
 	*residentp = resident;
 	*cachep = cache;
