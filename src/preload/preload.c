@@ -440,6 +440,8 @@ static void unmanage(struct uswap_ctx *ctx, uintptr_t a, uintptr_t b)
 		     uswap_munmap(ctx, (void *)s, e - s) < 0))
 			atomic_fetch_add(&shim_count.lib_errors, 1);
 		region_sync(ctx, (void *)r.start, r.end - r.start, NULL);
+		if (e >= b) /* the range may go on past b: it is still in the list */
+			break;
 		i = ranges_search(e);
 	}
 	shim_unlock(&old);

@@ -32,16 +32,22 @@ static int accessible(const char *p, size_t len)
 int main(void)
 {
 	size_t len = 128 * MiB, small = 64 * 1024;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* The region, with one unmanaged mapping (below the threshold) right
+	 * before it: map the region a little larger, unmap its first pages
+	 * (a uswap hole) and map over them with MAP_FIXED (the shim gives the
+	 * hole up; the new mapping is the kernel's).  No other mapping can sit
+	 * there, as one could next to a region mapped by itself. */
+	char *p = mmap(NULL, len + small, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *q;
 
 	if (p == MAP_FAILED)
 		FAIL("mmap");
-	/* An unmanaged mapping (below the threshold) right before the region. */
-	q = mmap(p - small, small, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	if (q != p - small)
+	if (munmap(p, small))
+		FAIL("munmap head: %s", strerror(errno));
+	q = mmap(p, small, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (q != p)
 		FAIL("mmap before the region: %s", strerror(errno));
+	p += small;
 	memset(q, 0x5a, small);
 	fill(p, len, 0, 4);
 	if (munmap(p + 48 * MiB, 16 * MiB)) /* hole in the middle */
