@@ -414,33 +414,15 @@ static int run_child(const char *path, char **argv, char **env, int status_w, in
 	_exit(EXIT_NOTFOUND);
 }
 
-/* The last live snapshot (--stat): what is printed if the program dies
- * without running its exit handlers (a signal, _exit). */
-static char last_snap[32768];
-static ssize_t last_snap_len = -1;
-static uint64_t last_snap_ms;
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void print_stats(const struct run_opts *o, struct status *st, const char *prog, int code)
 {
 	static struct snapshot snap;
 	FILE *f = stderr;
 
 	if (!st->stat || snapshot_parse(st->stat, st->stat_len, &snap)) {
-		if (last_snap_len <= 0 || snapshot_parse(last_snap, (size_t)last_snap_len, &snap)) {
-			fprintf(stderr, "uswap: no statistics: %s ended without running its exit "
-					"handlers (killed, or _exit)\n", prog);
-			return;
-		}
-		fprintf(stderr, "uswap: %s ended without running its exit handlers (killed, or "
-				"_exit): its last statistics, taken %llu ms before\n", prog,
-			(unsigned long long)(now_ms() - last_snap_ms));
+		fprintf(stderr, "uswap: no statistics: %s ended without running its exit handlers "
+				"(killed, or _exit)\n", prog);
+		return;
 	}
 	if (o->stat_file && !(f = fopen(o->stat_file, "w"))) {
 		fprintf(stderr, "uswap: %s: %s\n", o->stat_file, strerror(errno));
@@ -469,21 +451,10 @@ static int wait_program(const struct run_opts *o, pid_t pid, int status_r, const
 				break;
 			pfd[0].fd = -1;
 		}
-		/* With --stat, take a live snapshot every 200 ms (it is what is
-		 * left if the program dies without its exit handlers). */
-		int ready = poll(pfd, 2, o->stat && st.ready ? 200 : -1);
-		if (ready < 0) {
+		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
-		}
-		if (ready == 0) {
-			ssize_t n = stat_read((int)pid, last_snap, sizeof(last_snap));
-			if (n > 0) {
-				last_snap_len = n;
-				last_snap_ms = now_ms();
-			}
-			continue;
 		}
 		if (pfd[1].revents)
 			pipe_open = status_read(&st, status_r) != 0;
