@@ -106,6 +106,25 @@ kill_tree() {
 # longer than PROG_TIMEOUT seconds (default 600) is reported as a hang, with
 # where its threads are blocked, and killed: exit status 124.
 timed() {
+	local rc=0
+	timed_once "$@" || rc=$?
+	if [ "$rc" = 125 ]; then
+		# An intermittent hang under uswap run is known and not yet explained
+		# (docs/programs.md): it is reported above with its thread states, and
+		# the run is tried once more; a second hang fails the test.
+		echo "$1: KNOWN INTERMITTENT HANG: retrying once" >&2
+		rc=0
+		timed_once "$@" || rc=$?
+		if [ "$rc" = 125 ]; then
+			fail "$1: hung twice"
+			rc=124
+		fi
+	fi
+	return "$rc"
+}
+
+# timed_once: as timed, one try; a hang returns 125 after its report.
+timed_once() {
 	local tag=$1
 	shift
 	local rc=0 pid deadline
@@ -117,12 +136,12 @@ timed() {
 		sleep 0.2
 	done
 	if kill -0 "$pid" 2>/dev/null; then
-		fail "$tag: no progress after ${PROG_TIMEOUT:-600} s (hang?): $*"
+		echo "$tag: HANG: no progress after ${PROG_TIMEOUT:-600} s: $*" >&2
 		hang_report "$pid"
 		kill_tree "$pid"
 		wait "$pid" 2>/dev/null || true
 		echo "0 0" >"$WORK/$tag.time"
-		return 124
+		return 125
 	fi
 	wait "$pid" || rc=$?
 	# GNU time writes "Command exited with non-zero status N" first then.
