@@ -42,15 +42,47 @@ int sys_uffd_ioctl(int fd, unsigned long req, void *arg)
  * library's symbols: the preload shim (uswap run) interposes mmap, munmap
  * and madvise, and uswap's own memory must not be routed back into it.
  */
-int sys_madvise(void *addr, size_t len, int advice)
+#if defined(__SANITIZE_THREAD__)
+#define SYS_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SYS_UNDER_TSAN 1
+#endif
+#endif
+
+/*
+ * Under ThreadSanitizer (never run with the shim) mmap and munmap go through
+ * the C library after all: TSan learns of a mapping only from its
+ * interceptors, and without them it kept the history of an unmapped range and
+ * reported a race between a swap table that was freed and a zram table that
+ * the kernel later placed at the same address (stress/test_swapoff).
+ */
+#ifdef SYS_UNDER_TSAN
+void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	return syscall(SYS_madvise, addr, len, advice) < 0 ? -errno : 0;
+	return mmap(addr, len, prot, flags, fd, off);
 }
 
+int sys_munmap(void *addr, size_t len)
+{
+	return munmap(addr, len) < 0 ? -errno : 0;
+}
+#else
 void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	long p = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	return p < 0 && p > -4096 ? MAP_FAILED : (void *)p;
+}
+
+int sys_munmap(void *addr, size_t len)
+{
+	return syscall(SYS_munmap, addr, len) < 0 ? -errno : 0;
+}
+#endif
+
+int sys_madvise(void *addr, size_t len, int advice)
+{
+	return syscall(SYS_madvise, addr, len, advice) < 0 ? -errno : 0;
 }
 
 void *sys_mmap_anon(size_t len)
@@ -58,11 +90,6 @@ void *sys_mmap_anon(size_t len)
 	void *p = sys_mmap(NULL, len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
-}
-
-int sys_munmap(void *addr, size_t len)
-{
-	return syscall(SYS_munmap, addr, len) < 0 ? -errno : 0;
 }
 
 uint64_t now_ns(void)

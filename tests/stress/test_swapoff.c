@@ -137,8 +137,7 @@ int main(void)
 	unlink(file);
 	run("zram:lz4:size=256M", fspec);
 	unlink(file);
-	/* tier -> zram: left out of the stress run for now: TSan reported a race
-	 * in zram_write under the tier device's writeback (see docs/design.md). */
-	(void)tspec;
+	run(tspec, "zram:zstd:size=256M");
+	unlink(file);
 	return 0;
 }
