@@ -76,18 +76,30 @@ prog_cleanup() {
 	fi
 }
 
-# hang_report PID: where the threads of PID and of its children are blocked.
+# hang_report PID: where the threads of PID and of all its descendants are
+# blocked: state, wait channel and system call of each thread, its kernel
+# stack, and the user-space stacks from gdb when gdb is installed.
 hang_report() {
-	local p t
-	for p in "$1" $(cat "/proc/$1/task/"*/children 2>/dev/null); do
-		[ -d "/proc/$p" ] || continue
+	local p=$1 t c
+	[ -d "/proc/$p" ] || return 0
+	{
+		printf '  process %s (%s): %s\n' "$p" "$(cat "/proc/$p/comm" 2>/dev/null)" \
+			"$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
 		for t in /proc/"$p"/task/*; do
 			printf '  %s/%s %s state %s wchan %s syscall %s\n' "$p" "${t##*/}" \
 				"$(cat "$t/comm" 2>/dev/null)" \
 				"$(sed -n 's/^State:\t//p' "$t/status" 2>/dev/null)" \
 				"$(cat "$t/wchan" 2>/dev/null)" "$(cat "$t/syscall" 2>/dev/null)"
+			sed 's/^/      /' "$t/stack" 2>/dev/null || true
 		done
-	done >&2
+		if command -v gdb >/dev/null 2>&1; then
+			timeout 60 gdb -p "$p" -batch -nx -ex 'thread apply all bt' 2>&1 |
+				grep -v -e '^\[New LWP' -e '^warning:' | sed 's/^/    /' || true
+		fi
+	} >&2
+	for c in $(cat "/proc/$p/task/"*/children 2>/dev/null); do
+		hang_report "$c"
+	done
 }
 
 # kill_tree PID: SIGKILL to PID and its descendants, the deepest first.
