@@ -450,6 +450,17 @@ static int swapin_readahead(struct uswap_ctx *ctx, struct region *r, struct swap
  * changing: the caller wakes the thread so it faults again), other -errno
  * from the MMU (nothing changed).
  */
+/*
+ * A read-ahead run mapped with one call fails whole with ENOENT when it
+ * crosses the end of the kernel's mapping (an mprotect split the region):
+ * the caller then maps the faulting page alone.  Retrying the run would
+ * fault the same way for ever.
+ */
+static bool run_crosses_vma(int rc, size_t mapped, unsigned int nr_ra)
+{
+	return (rc == -ENOENT || rc == -EINVAL) && !mapped && nr_ra;
+}
+
 int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig,
 		 unsigned int flags, pte_t *newp)
 {
@@ -617,11 +628,18 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		rc = map_result(ctx, g, ctx->mmu->map_copy(ctx, region_addr(r, idx - nr_ra),
 							   b + PAGE_SIZE, (size_t)(nr_ra + 1) << PAGE_SHIFT,
 							   keep_slot && ctx->wp_async, &mapped_b));
-		unsigned int done = (unsigned int)(mapped_b >> PAGE_SHIFT);
-		ra_finish(ctx, r, ra, nr_ra, done < nr_ra ? done : nr_ra, keep_slot);
-		if (done <= nr_ra && !rc)
-			rc = -EAGAIN; /* cannot happen: a short copy reports an error */
-		nr_ra = done < nr_ra ? done : nr_ra;
+		if (run_crosses_vma(rc, mapped_b, nr_ra)) {
+			/* The faulting page alone; the read-ahead is undone. */
+			rc = map_page(ctx, g, addr, b + (size_t)(nr_ra + 1) * PAGE_SIZE, keep_slot);
+			ra_finish(ctx, r, ra, nr_ra, 0, keep_slot);
+			nr_ra = 0;
+		} else {
+			unsigned int done = (unsigned int)(mapped_b >> PAGE_SHIFT);
+			ra_finish(ctx, r, ra, nr_ra, done < nr_ra ? done : nr_ra, keep_slot);
+			if (done <= nr_ra && !rc)
+				rc = -EAGAIN; /* cannot happen: a short copy reports an error */
+			nr_ra = done < nr_ra ? done : nr_ra;
+		}
 	} else if (nr_ra && stride != 1) {
 		/* A strided stream: its pages are apart, one copy each. */
 		unsigned int done = 0;
@@ -643,6 +661,12 @@ int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig
 		else
 			rc = map_result(ctx, g, ctx->mmu->map_copy(ctx, addr, src, len,
 								   keep_slot && ctx->wp_async, &mapped));
+		if (run_crosses_vma(rc, mapped, nr_ra)) {
+			move = false;
+			rc = map_result(ctx, g, ctx->mmu->map_copy(ctx, addr, src, PAGE_SIZE,
+								   keep_slot && ctx->wp_async, &mapped));
+			mapped = rc ? 0 : PAGE_SIZE;
+		}
 		/* Pages mapped before an error are done; the rest are undone. */
 		unsigned int done = (unsigned int)(mapped >> PAGE_SHIFT);
 		if (nr_warm) {
@@ -776,9 +800,29 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 			rc = do_wp_page(ctx, r, idx, pte, &newpte); /* row 26 */
 			break;
 		}
-		/* row 1: another thread resolved it first: only wake. */
-		count_event(ctx, g, spurious_fault, 1);
-		rc = -EEXIST;
+		/*
+		 * row 1: another thread resolved it first: only wake.  Unless the
+		 * kernel dropped the page after we mapped it: a madvise(DONTNEED)
+		 * whose REMOVE event was handled before its zap, with a fault on
+		 * the range in between (another thread's, or fault-around).  Then
+		 * every retry would fault again, for ever.  Tell the two apart by
+		 * mapping zeroes: EEXIST says the page is there; success says it
+		 * was gone, and zeroes are what the madvise asked for.
+		 */
+		rc = ctx->zeropage ? ctx->mmu->map_zero(ctx, addr, PAGE_SIZE, NULL)
+				   : ctx->mmu->map_copy(ctx, addr, zero_page, PAGE_SIZE, false, NULL);
+		if (rc == 0) {
+			count_event(ctx, g, fault_refill, 1);
+			if (pte & PTE_SLOT) { /* the slot's copy is not this page's content now */
+				swp_entry_t e = pte_to_swp_entry(pte);
+				swp_tb_t t = swap_slot_lock(ctx, e);
+				swap_slot_unlock(ctx, e, swap_free_locked(ctx, e, t));
+			}
+			newpte = pte & ~(PTE_SLOT | PTE_WP | (~0ULL << SWP_TYPE_SHIFT));
+			break;
+		}
+		if (rc == -EEXIST)
+			count_event(ctx, g, spurious_fault, 1);
 		break;
 	case PTE_NONE:
 		rc = do_anonymous_page(ctx, r, idx, pte, flags, &newpte);
@@ -804,10 +848,13 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 	pte_unlock(r, idx, newpte);
 	if (!rc && pte_is_marker(newpte) && pte_marker_kind(newpte) == MARKER_POISON)
 		rc = -EHWPOISON; /* the access must raise SIGBUS */
-	/* -EBUSY: deferred, the thread stays asleep until the retry maps the page. */
-	if (rc == -EEXIST || rc == -EAGAIN ||
-	    (rc && rc != -ENOENT && rc != -EHWPOISON && rc != -EBUSY)) {
-		/* Nothing was mapped by us: wake the thread so it retries. */
+	/*
+	 * -EBUSY: deferred, the thread stays asleep until the retry maps the
+	 * page.  Any other error: wake the thread, so that it retries (or
+	 * finds the poison marker, or that its mapping is gone).  A wake-up
+	 * that finds nobody waiting costs one ioctl; a missed one is a hang.
+	 */
+	if (rc && rc != -EBUSY) {
 		if (!(flags & FAULT_SIGNAL))
 			ctx->mmu->wake(ctx, addr, PAGE_SIZE);
 		rc = rc == -EEXIST ? 0 : rc;

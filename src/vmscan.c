@@ -103,13 +103,39 @@ static void evict_undo(struct uswap_ctx *ctx, struct victim *v, uint32_t f)
 		pte_unlock(v->r, v->idx, v->pte);
 		return;
 	}
+	/*
+	 * EAGAIN: an event (REMOVE, UNMAP...) is waiting to be read.  Outside
+	 * the handler threads, wait for them to read it.  A handler thread
+	 * cannot wait for itself: there, and if the copy still fails, the page
+	 * is poisoned, loudly, rather than left present over a hole (every
+	 * access would then fault for ever) or silently zero.
+	 */
 	rc = ctx->mmu->map_copy(ctx, region_addr(v->r, v->idx), frame_addr(&ctx->pool, f),
 				PAGE_SIZE, false, NULL);
-	if (rc && rc != -EEXIST)
-		uswap_log(ctx, USWAP_LOG_ERR, "evict undo at %#lx failed: %d",
-			  (unsigned long)region_addr(v->r, v->idx), rc);
+	for (int tries = 0; rc == -EAGAIN && !uffd_in_handler_thread() && tries < 10000; tries++) {
+		usleep(200);
+		rc = ctx->mmu->map_copy(ctx, region_addr(v->r, v->idx), frame_addr(&ctx->pool, f),
+					PAGE_SIZE, false, NULL);
+	}
 	pool_release_frames(ctx, &f, 1); /* the program has its own copy again: not uncharged */
 	count_event(ctx, v->r->group, swpout_fail, 1);
+	if (rc && rc != -EEXIST) {
+		uswap_log(ctx, USWAP_LOG_ERR, "swap is full and the page at %#lx could not be put "
+			  "back (%d): its data is lost; an access raises SIGBUS",
+			  (unsigned long)region_addr(v->r, v->idx), rc);
+		ctx->mmu->poison(ctx, region_addr(v->r, v->idx), PAGE_SIZE);
+		count_event(ctx, v->r->group, swpin_poison, 1);
+		atomic_fetch_sub(&v->r->nr_present, 1);
+		atomic_fetch_sub(&v->r->group->nr_resident, 1);
+		mem_cgroup_uncharge(v->r->group, 1);
+		if (v->pte & PTE_SLOT) {
+			swp_entry_t e = pte_to_swp_entry(v->pte);
+			swp_tb_t t = swap_slot_lock(ctx, e);
+			swap_slot_unlock(ctx, e, swap_free_locked(ctx, e, t));
+		}
+		pte_unlock(v->r, v->idx, make_marker_pte(MARKER_POISON));
+		return;
+	}
 	pte_unlock(v->r, v->idx, v->pte & ~(PTE_SLOT | PTE_WP | (~0ULL << SWP_TYPE_SHIFT)));
 	if (v->pte & PTE_SLOT) {
 		swp_entry_t e = pte_to_swp_entry(v->pte);

@@ -12,6 +12,8 @@ EVENT(pswpout)		  /* pages written to swap devices */
 EVENT(pgfault_zero)	  /* first-touch faults filled with zeroes */
 EVENT(pgfault_zero_around) /* never-touched pages mapped (zero page) around a sequential first touch */
 EVENT(spurious_fault)	  /* fault found already resolved by another thread (SPEC row 1) */
+EVENT(fault_refill)	  /* fault on a page the kernel dropped after uswap mapped it (a madvise
+			   * racing with a fault on its range): zeroes mapped, as it asked */
 EVENT(swapcache_hit)	  /* fault resolved from the swap cache: minor fault (row 5) */
 EVENT(swpin_writeback)	  /* of those, pages mapped while their write was in flight (no wait) */
 EVENT(swap_ra)		  /* pages read ahead (mapped with the faulting page); also in pswpin */

@@ -145,6 +145,38 @@ static void test_spurious(void)
 	fake_teardown(ctx);
 }
 
+/*
+ * Row 1, the other case: the kernel dropped a page uswap had mapped (a
+ * madvise(DONTNEED) whose REMOVE was handled before its zap, with a fault
+ * on the range in between).  The fault must not be taken as spurious, or
+ * every retry faults again for ever: it maps zeroes (what the madvise asked
+ * for), and a kept slot, now stale, is freed.
+ */
+static void test_refill_dropped(void)
+{
+	struct region *r;
+	struct uswap_ctx *ctx = fake_setup(NP, 0, 1024, &r);
+
+	CHECK_EQ(fake_touch(ctx, r, 5, true), 0);
+	memset(fake.mem + (5 << PAGE_SHIFT), 0x5A, PAGE_SIZE);
+	fake.present[5] = 0; /* the kernel's zap landed after our mapping */
+	CHECK_EQ(handle_fault(ctx, region_addr(r, 5), 0), 0);
+	CHECK_EQ(ev(ctx, "fault_refill"), 1);
+	CHECK_EQ(ev(ctx, "spurious_fault"), 0);
+	CHECK(fake.present[5]);
+	for (size_t i = 0; i < PAGE_SIZE; i++)
+		if (fake.mem[(5 << PAGE_SHIFT) + i]) {
+			CHECK(!"refilled page is not zero");
+			break;
+		}
+	/* Another fault there now is spurious. */
+	CHECK_EQ(handle_fault(ctx, region_addr(r, 5), 0), 0);
+	CHECK_EQ(ev(ctx, "spurious_fault"), 1);
+	CHECK_EQ(ev(ctx, "fault_refill"), 1);
+	CHECK_EQ(ctx_check_invariants(ctx), 0);
+	fake_teardown(ctx);
+}
+
 /* Row 5: a page in the swap cache comes back as a minor fault, with a second chance. */
 static void test_swapcache_hit(void)
 {
@@ -656,6 +688,7 @@ int main(void)
 	test_write_fault_around();
 	test_swap_roundtrip();
 	test_spurious();
+	test_refill_dropped();
 	test_swapcache_hit();
 	test_poison_on_read_error();
 	test_poison_on_corruption();
