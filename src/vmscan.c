@@ -60,6 +60,11 @@ static unsigned int isolate_resident(struct uswap_group *g, struct victim *v, un
 	size_t idx = g->clock_region ? g->clock_idx : 0;
 	while (r && n < max && seen < budget) {
 		if (idx >= r->nr_pages || atomic_load(&r->dead)) {
+			/* A dead region's pages count as seen: with only dead
+			 * regions listed (their destroy waits for this lock to
+			 * unlink them) the sweep would otherwise never end. */
+			if (idx < r->nr_pages)
+				seen += r->nr_pages - idx;
 			r = r->group_next ? r->group_next : g->regions;
 			idx = 0;
 			continue;

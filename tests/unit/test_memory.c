@@ -177,6 +177,28 @@ static void test_refill_dropped(void)
 	fake_teardown(ctx);
 }
 
+/*
+ * Reclaim while the group's only region is being destroyed (marked dead,
+ * not yet unlinked: region_destroy waits for the regions lock to unlink
+ * it): the clock sweep must end with nothing, not spin under that lock.
+ */
+static void test_reclaim_dead_region(void)
+{
+	struct region *r;
+	struct uswap_ctx *ctx = fake_setup(NP, 0, 1024, &r);
+	uint64_t freed = 1;
+
+	fill_all(ctx, r, 3);
+	atomic_store(&r->dead, true);
+	CHECK_EQ(uswap_reclaim(ctx, NULL, 8, &freed), 0);
+	CHECK_EQ(freed, 0);
+	atomic_store(&r->dead, false);
+	CHECK_EQ(uswap_reclaim(ctx, NULL, 8, &freed), 0);
+	CHECK(freed > 0);
+	verify_all(ctx, r, 3);
+	fake_teardown(ctx);
+}
+
 /* Row 5: a page in the swap cache comes back as a minor fault, with a second chance. */
 static void test_swapcache_hit(void)
 {
@@ -689,6 +711,7 @@ int main(void)
 	test_swap_roundtrip();
 	test_spurious();
 	test_refill_dropped();
+	test_reclaim_dead_region();
 	test_swapcache_hit();
 	test_poison_on_read_error();
 	test_poison_on_corruption();
