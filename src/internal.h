@@ -138,6 +138,7 @@ struct region {
 
 struct region_table {
 	size_t nr;
+	uintptr_t *max_end; /* max_end[i]: the highest end of r[0..i] (regions may overlap: below) */
 	struct region *r[]; /* sorted by start; the table is replaced, never edited (lock-free lookup) */
 };
 

@@ -52,25 +52,39 @@ void region_free(struct region *r)
 }
 
 /* Context: lock-free; safe in a signal handler. */
+/*
+ * Regions may overlap: the addresses of a region's fully unmapped parts
+ * (MARKER_GONE, src/mremap.c) are the kernel's again, and a new region can
+ * be placed there while the old one still spans them.  The region for @addr
+ * is then the one whose page there is not gone; a lookup that stopped at
+ * the old one would send every fault there to EFAULT, for ever.
+ */
 struct region *region_lookup(struct uswap_ctx *ctx, uintptr_t addr)
 {
 	struct region_table *t = atomic_load_explicit(&ctx->regions, memory_order_acquire);
+	struct region *gone = NULL;
 	size_t lo = 0, hi;
 
 	if (!t)
 		return NULL;
 	hi = t->nr;
-	while (lo < hi) {
+	while (lo < hi) { /* lo: the first region starting above addr */
 		size_t mid = (lo + hi) / 2;
-		struct region *r = t->r[mid];
-		if (addr < r->start)
-			hi = mid;
-		else if (addr >= r->start + (r->nr_pages << PAGE_SHIFT))
+		if (t->r[mid]->start <= addr)
 			lo = mid + 1;
 		else
-			return atomic_load(&r->dead) ? NULL : r;
+			hi = mid;
 	}
-	return NULL;
+	for (size_t i = lo; i-- > 0 && t->max_end[i] > addr;) {
+		struct region *r = t->r[i];
+		if (addr >= r->start + (r->nr_pages << PAGE_SHIFT) || atomic_load(&r->dead))
+			continue;
+		if (pte_read(r, (addr - r->start) >> PAGE_SHIFT) != make_marker_pte(MARKER_GONE))
+			return r;
+		if (!gone)
+			gone = r;
+	}
+	return gone;
 }
 
 static int region_table_replace(struct uswap_ctx *ctx, struct region *add, struct region *del)
@@ -79,7 +93,7 @@ static int region_table_replace(struct uswap_ctx *ctx, struct region *add, struc
 	size_t nr = old ? old->nr : 0, n = 0;
 	struct region_table **retired;
 
-	t = malloc(sizeof(*t) + (nr + 1) * sizeof(t->r[0]));
+	t = malloc(sizeof(*t) + (nr + 1) * (sizeof(t->r[0]) + sizeof(t->max_end[0])));
 	retired = realloc(ctx->old_tables, (ctx->nr_old_tables + 1) * sizeof(*retired));
 	if (!t || !retired) {
 		free(t);
@@ -100,6 +114,11 @@ static int region_table_replace(struct uswap_ctx *ctx, struct region *add, struc
 	if (add)
 		t->r[n++] = add;
 	t->nr = n;
+	t->max_end = (uintptr_t *)&t->r[nr + 1];
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t end = t->r[i]->start + (t->r[i]->nr_pages << PAGE_SHIFT);
+		t->max_end[i] = i && t->max_end[i - 1] > end ? t->max_end[i - 1] : end;
+	}
 	atomic_store_explicit(&ctx->regions, t, memory_order_release);
 	if (old)
 		ctx->old_tables[ctx->nr_old_tables++] = old;

@@ -313,14 +313,16 @@ static void cluster_release_locked(struct swap_info *si, uint32_t ci)
  * swap_alloc_any - last resort when no cluster can be taken for this lane:
  * the free slots left are in clusters other lanes own.  Slots are claimed
  * by a CAS on their word, so sharing a cluster is safe; only the locality
- * of one lane per cluster is lost.
+ * of one lane per cluster is lost.  The scan holds si->lock: an emptied
+ * cluster gives its table back under it (cluster_put_free), and a slot
+ * claimed in a table being given back would be a slot in nobody's table.
  */
 static int swap_alloc_any(struct swap_info *si, uint64_t *offp)
 {
+	int rc = -ENOSPC;
+
 	pthread_mutex_lock(&si->lock);
-	uint32_t used = si->next_fresh;
-	pthread_mutex_unlock(&si->lock);
-	for (uint32_t ci = 0; ci < used; ci++) {
+	for (uint32_t ci = 0; ci < si->next_fresh && rc; ci++) {
 		struct swap_cluster *c = &si->clusters[ci];
 		uint64_t base = (uint64_t)ci * SWAPFILE_CLUSTER;
 		uint32_t cap = (uint32_t)min_t((uint64_t)SWAPFILE_CLUSTER, si->nr_slots - base);
@@ -334,11 +336,13 @@ static int swap_alloc_any(struct swap_info *si, uint64_t *offp)
 				atomic_fetch_add(&c->nr_used, 1);
 				atomic_fetch_add(&si->inuse_pages, 1);
 				*offp = base + i;
-				return 0;
+				rc = 0;
+				break;
 			}
 		}
 	}
-	return -ENOSPC;
+	pthread_mutex_unlock(&si->lock);
+	return rc;
 }
 
 /* Allocate one slot on @si: word = count 1 | busy.  Return: 0 or -ENOSPC. */

@@ -199,6 +199,43 @@ static void test_reclaim_dead_region(void)
 	fake_teardown(ctx);
 }
 
+/*
+ * Overlapping regions: a region's fully unmapped part (MARKER_GONE) is the
+ * kernel's again, and a new region may be placed there.  Lookups there find
+ * the new region, elsewhere the old one; a gone page with no other region
+ * still finds its own (the shim keeps such spans).
+ */
+static void test_lookup_overlap(void)
+{
+	struct region *r;
+	struct uswap_ctx *ctx = fake_setup(NP, 0, 1024, &r);
+	uintptr_t base = r->start;
+	struct region *in = region_alloc(base + 8 * PAGE_SIZE, 4, r->group);
+	struct region *after = region_alloc(base + NP * PAGE_SIZE, 2, r->group);
+
+	for (size_t i = 4; i < 16; i++)
+		r->ptes[i] = make_marker_pte(MARKER_GONE);
+	CHECK(in && after);
+	CHECK_EQ(region_insert(ctx, in), 0);
+	CHECK_EQ(region_insert(ctx, after), 0);
+	CHECK(region_lookup(ctx, base) == r);
+	CHECK(region_lookup(ctx, base + 5 * PAGE_SIZE) == r);      /* gone, no other region */
+	CHECK(region_lookup(ctx, base + 8 * PAGE_SIZE) == in);     /* gone in r, live in 'in' */
+	CHECK(region_lookup(ctx, base + 11 * PAGE_SIZE + 7) == in);
+	CHECK(region_lookup(ctx, base + 12 * PAGE_SIZE) == r);
+	CHECK(region_lookup(ctx, base + 16 * PAGE_SIZE) == r);     /* live in r */
+	CHECK(region_lookup(ctx, base + NP * PAGE_SIZE) == after);
+	CHECK(region_lookup(ctx, base + (NP + 2) * PAGE_SIZE) == NULL);
+	CHECK(region_lookup(ctx, base - 1) == NULL);
+	CHECK_EQ(region_remove(ctx, in), 0);
+	CHECK_EQ(region_remove(ctx, after), 0);
+	region_free(in);
+	region_free(after);
+	for (size_t i = 4; i < 16; i++)
+		r->ptes[i] = 0;
+	fake_teardown(ctx);
+}
+
 /* Row 5: a page in the swap cache comes back as a minor fault, with a second chance. */
 static void test_swapcache_hit(void)
 {
@@ -712,6 +749,7 @@ int main(void)
 	test_spurious();
 	test_refill_dropped();
 	test_reclaim_dead_region();
+	test_lookup_overlap();
 	test_swapcache_hit();
 	test_poison_on_read_error();
 	test_poison_on_corruption();
