@@ -77,23 +77,36 @@ prog_cleanup() {
 }
 
 # hang_report PID: where the threads of PID and of all its descendants are
-# blocked: state, wait channel and system call of each thread, its kernel
-# stack, and the user-space stacks from gdb when gdb is installed.
+# blocked: state, wait channel, system call and CPU ticks of each thread (twice,
+# 5 s apart: ticks that move are a livelock, still ones a deadlock), its kernel
+# stack, uswap's counters (`uswap stat`) and the user-space stacks from gdb when
+# gdb is installed.  gdb is told not to print arguments: reading managed memory
+# while it has stopped the fault handlers would hang it.
 hang_report() {
-	local p=$1 t c
+	local p=$1 t c pass
 	[ -d "/proc/$p" ] || return 0
 	{
 		printf '  process %s (%s): %s\n' "$p" "$(cat "/proc/$p/comm" 2>/dev/null)" \
 			"$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+		for pass in 1 2; do
+			[ "$pass" = 2 ] && sleep 5
+			for t in /proc/"$p"/task/*; do
+				printf '  [%s] %s/%s %s state %s wchan %s ticks %s syscall %s\n' "$pass" \
+					"$p" "${t##*/}" "$(cat "$t/comm" 2>/dev/null)" \
+					"$(sed -n 's/^State:\t//p' "$t/status" 2>/dev/null)" \
+					"$(cat "$t/wchan" 2>/dev/null)" \
+					"$(awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null)" \
+					"$(cat "$t/syscall" 2>/dev/null)"
+			done
+		done
 		for t in /proc/"$p"/task/*; do
-			printf '  %s/%s %s state %s wchan %s syscall %s\n' "$p" "${t##*/}" \
-				"$(cat "$t/comm" 2>/dev/null)" \
-				"$(sed -n 's/^State:\t//p' "$t/status" 2>/dev/null)" \
-				"$(cat "$t/wchan" 2>/dev/null)" "$(cat "$t/syscall" 2>/dev/null)"
+			printf '  %s kernel stack:\n' "${t##*/}"
 			sed 's/^/      /' "$t/stack" 2>/dev/null || true
 		done
+		timeout 10 "$USWAP" stat "$p" 2>/dev/null | sed 's/^/    stat: /' || true
 		if command -v gdb >/dev/null 2>&1; then
-			timeout 60 gdb -p "$p" -batch -nx -ex 'thread apply all bt' 2>&1 |
+			timeout 60 gdb -p "$p" -batch -nx -ex 'set print frame-arguments none' \
+				-ex 'set print entry-values no' -ex 'thread apply all bt' 2>&1 |
 				grep -v -e '^\[New LWP' -e '^warning:' | sed 's/^/    /' || true
 		fi
 	} >&2
