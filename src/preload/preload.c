@@ -923,8 +923,10 @@ __attribute__((constructor)) static void shim_init(void)
 	snprintf(swap, sizeof(swap), "%s", s && *s ? s : "zram:lz4:size=4G");
 	if (shim_cfg.status_fd >= 0 && !shim_cfg.follow_exec)
 		fcntl(shim_cfg.status_fd, F_SETFD, FD_CLOEXEC);
-	if (!shim_cfg.follow_exec)
+	if (!shim_cfg.follow_exec) {
+		shim_exec_save_env();
 		env_strip();
+	}
 
 	opts.mode = shim_cfg.mode;
 	opts.limit_bytes = shim_cfg.limit_bytes;

@@ -6,6 +6,7 @@
  *   preload.c  configuration, the context, fork, the managed-range list and the
  *              interposed memory calls (mmap, munmap, mremap, madvise, mlock...)
  *   stats.c    the statistics snapshot, the stats socket, the status pipe to the CLI
+ *   exec.c     the exec family: an exec in the program's own process stays managed
  *   wrap.c     what the library's objects call instead of malloc and pthread_create
  *              (linked with -Wl,--wrap): uswap's own memory never comes from the
  *              program's allocator, and uswap's threads never have memory managed
@@ -82,6 +83,10 @@ void shim_status_stat(void);
 void shim_status_close(void);
 /* Log callback for uswap_opts.log. */
 void shim_log(void *arg, int level, const char *msg);
+
+/* exec.c */
+/* Keep the variables env_strip() removes, for an exec of the program itself. */
+void shim_exec_save_env(void);
 
 /* wrap.c */
 /* True in threads uswap (or the shim) started. */

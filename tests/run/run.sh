@@ -174,6 +174,22 @@ exec)
 		fail "--follow-exec: exit status $?"
 	[ "$(cat "$out")" = "managed env" ] || fail "--follow-exec child: '$(cat "$out")'"
 	;;
+exec_self)
+	# A wrapper that execs the real program in its own process (a pyenv
+	# shim, env, nice) stays managed: through the shell's execve, and
+	# through glibc's execvp (env uses it).
+	run_ok /bin/sh -c "exec \"$bin/prog_mmap\" 128"
+	expect_swapped
+	expect_eq mmap_managed 1
+	expect_eq managed_bytes_max $((128 << 20))
+	run_ok env "$bin/prog_mmap" 128
+	expect_swapped
+	expect_eq mmap_managed 1
+	# A child's exec is still not followed (prog_exec spawns one).
+	run_ok /bin/sh -c "exec \"$bin/prog_exec\""
+	[ "$(cat "$out")" = "unmanaged" ] || fail "child: '$(cat "$out")', expected 'unmanaged'"
+	expect_gt pswpout 0
+	;;
 stat)
 	pidfile="$tmp/pid"
 	timeout 60 "$uswap" run --mem 32M -- "$bin/prog_hold" "$pidfile" >"$out" 2>"$err" &
