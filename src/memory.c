@@ -813,6 +813,9 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 				   : ctx->mmu->map_copy(ctx, addr, zero_page, PAGE_SIZE, false, NULL);
 		if (rc == 0) {
 			count_event(ctx, g, fault_refill, 1);
+			uswap_log(ctx, USWAP_LOG_WARN, "fault at %#lx: the kernel dropped a page uswap "
+				  "had mapped (pte %#llx, flags %#x): zeroes mapped",
+				  (unsigned long)addr, (unsigned long long)pte, flags);
 			if (pte & PTE_SLOT) { /* the slot's copy is not this page's content now */
 				swp_entry_t e = pte_to_swp_entry(pte);
 				swp_tb_t t = swap_slot_lock(ctx, e);
