@@ -436,6 +436,7 @@ struct uswap_ctx {
 	unsigned int nr_handlers;
 	int stop_efd;		/* eventfd: tells handler threads to stop */
 	_Atomic bool stopping;
+	_Atomic bool mlock_warned; /* the warning of uffd_lock_range is given once */
 	_Atomic bool kswapd_exit;
 	_Atomic long faults_in_flight; /* handle_fault calls running (checkers wait for 0) */
 

@@ -68,7 +68,7 @@ int uswap_madvise(struct uswap_ctx *ctx, void *addr, size_t len, int advice)
 			region_zap_range(ctx, r, first, nr, false);
 			return 0;
 		}
-		return sys_madvise(addr, nr << PAGE_SHIFT, MADV_DONTNEED);
+		return sys_madvise_dontneed(addr, nr << PAGE_SHIFT);
 	case MADV_WILLNEED:
 		return populate(ctx, r, first, nr, true);
 	case MADV_COLD:

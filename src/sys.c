@@ -80,6 +80,18 @@ int sys_munmap(void *addr, size_t len)
 }
 #endif
 
+/*
+ * Drop pages of uswap's locked ranges (program regions, the pool: see
+ * uffd_lock_range): MADV_DONTNEED refuses VM_LOCKED ranges, so
+ * MADV_DONTNEED_LOCKED (Linux 5.18) first, plain DONTNEED where the range is
+ * not locked or the kernel is older.
+ */
+int sys_madvise_dontneed(void *addr, size_t len)
+{
+	int rc = sys_madvise(addr, len, 24 /* MADV_DONTNEED_LOCKED */);
+	return rc == -EINVAL ? sys_madvise(addr, len, MADV_DONTNEED) : rc;
+}
+
 int sys_madvise(void *addr, size_t len, int advice)
 {
 	return syscall(SYS_madvise, addr, len, advice) < 0 ? -errno : 0;

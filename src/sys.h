@@ -12,6 +12,8 @@
 
 /* 0 or -errno. */
 int sys_madvise(void *addr, size_t len, int advice);
+/* MADV_DONTNEED that also works on mlock()ed ranges.  0 or -errno. */
+int sys_madvise_dontneed(void *addr, size_t len);
 /* mmap(2): the mapping, or MAP_FAILED with errno set. */
 void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 /* A private anonymous read-write mapping (MAP_NORESERVE), or NULL. */

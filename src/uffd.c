@@ -34,6 +34,8 @@
 #include "internal.h"
 #include "uffd_compat.h"
 
+static void uffd_lock_range(struct uswap_ctx *ctx, uintptr_t addr, size_t len);
+
 /* ---- opening and probing --------------------------------------------------- */
 
 /* Tests set this to exercise the /dev/userfaultfd path. */
@@ -97,7 +99,7 @@ static bool probe_move_zeropage(struct uswap_ctx *ctx)
 	if (!sys_uffd_ioctl(ctx->uffd, UFFDIO_REGISTER, &reg)) {
 		if (!sys_uffd_ioctl(ctx->uffd, UFFDIO_ZEROPAGE, &z))
 			ok = !sys_uffd_ioctl(ctx->pool_uffd, UFFDIO_MOVE, &m);
-		sys_madvise(ctx->pool.base, PAGE_SIZE, MADV_DONTNEED);
+		sys_madvise_dontneed(ctx->pool.base, PAGE_SIZE);
 		struct uffdio_range r = { (uintptr_t)scratch, PAGE_SIZE };
 		sys_uffd_ioctl(ctx->uffd, UFFDIO_UNREGISTER, &r);
 	}
@@ -172,6 +174,7 @@ int uffd_open(struct uswap_ctx *ctx)
 			rc = sys_uffd_ioctl(ctx->pool_uffd, UFFDIO_REGISTER, &reg);
 		if (rc)
 			goto out_close;
+		uffd_lock_range(ctx, reg.range.start, reg.range.len);
 	}
 	if (ctx->use_move)
 		ctx->zeropage = probe_move_zeropage(ctx);
@@ -293,7 +296,49 @@ static int uffd_scan_written(struct uswap_ctx *ctx, uintptr_t addr, size_t npage
 static int uffd_zap(struct uswap_ctx *ctx, uintptr_t addr, size_t len)
 {
 	(void)ctx;
-	return sys_madvise((void *)addr, len, MADV_DONTNEED);
+	return sys_madvise_dontneed((void *)addr, len);
+}
+
+/*
+ * The kernel must not swap what uswap manages.  With kernel swap on, a
+ * kernel page-out of managed memory (global reclaim, or a proactive
+ * reclaimer such as a DAMON "pageout" scheme, which this machine runs) was
+ * seen to lose pages: accesses then read zeroes (counter fault_refill) or
+ * eviction found nothing it could move (OOM).  The cause on the kernel side
+ * is not established; tests/func/test_kernel_swap reproduces it with
+ * MADV_PAGEOUT.  So program regions and the pool are locked on fault
+ * (mlock2 MLOCK_ONFAULT: nothing is populated, faulted pages are
+ * unevictable for the kernel; UFFDIO_MOVE still moves them, and uswap drops
+ * them with MADV_DONTNEED_LOCKED).  Without the permission (RLIMIT_MEMLOCK,
+ * CAP_IPC_LOCK) uswap goes on unlocked and says so, loudly if the kernel
+ * has swap.
+ */
+static bool kernel_has_swap(void)
+{
+	char buf[4096];
+	int fd = open("/proc/swaps", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return strchr(buf, '\n') && strchr(buf, '\n')[1] != '\0'; /* a line after the header */
+}
+
+static void uffd_lock_range(struct uswap_ctx *ctx, uintptr_t addr, size_t len)
+{
+	if (!syscall(SYS_mlock2, addr, len, 1 /* MLOCK_ONFAULT */))
+		return;
+	if (atomic_exchange(&ctx->mlock_warned, true))
+		return;
+	bool swap = kernel_has_swap();
+	uswap_log(ctx, swap ? USWAP_LOG_ERR : USWAP_LOG_WARN,
+		  "cannot lock managed memory against kernel swap (mlock2: %s; raise ulimit -l or "
+		  "give CAP_IPC_LOCK)%s", strerror(errno),
+		  swap ? ": the kernel has swap on, and a kernel page-out of managed memory can "
+			 "lose data" : "");
 }
 
 static int uffd_reg(struct uswap_ctx *ctx, uintptr_t addr, size_t len)
@@ -301,7 +346,10 @@ static int uffd_reg(struct uswap_ctx *ctx, uintptr_t addr, size_t len)
 	struct uffdio_register reg = { .range = { addr, len }, .mode = UFFDIO_REGISTER_MODE_MISSING };
 	if (ctx->wp_async || !ctx->use_move)
 		reg.mode |= UFFDIO_REGISTER_MODE_WP;
-	return sys_uffd_ioctl(ctx->uffd, UFFDIO_REGISTER, &reg);
+	int rc = sys_uffd_ioctl(ctx->uffd, UFFDIO_REGISTER, &reg);
+	if (!rc)
+		uffd_lock_range(ctx, addr, len);
+	return rc;
 }
 
 static int uffd_unreg(struct uswap_ctx *ctx, uintptr_t addr, size_t len)
@@ -313,7 +361,7 @@ static int uffd_unreg(struct uswap_ctx *ctx, uintptr_t addr, size_t len)
 static int uffd_pool_release(struct uswap_ctx *ctx, void *addr, size_t len)
 {
 	(void)ctx;
-	return sys_madvise(addr, len, MADV_DONTNEED);
+	return sys_madvise_dontneed(addr, len);
 }
 
 const struct mmu_ops uffd_mmu_ops = {
