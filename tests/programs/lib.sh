@@ -134,9 +134,10 @@ timed() {
 	local rc=0
 	timed_once "$@" || rc=$?
 	if [ "$rc" = 125 ]; then
-		# An intermittent hang under uswap run is known and not yet explained
-		# (docs/programs.md): it is reported above with its thread states, and
-		# the run is tried once more; a second hang fails the test.
+		# A hang is reported above with its thread states and tried once more;
+		# a second hang fails the test.  The intermittent hangs seen before
+		# 2026-11-26 are most likely the kernel-swap interaction fixed then
+		# (docs/programs.md).
 		echo "$1: KNOWN INTERMITTENT HANG: retrying once" >&2
 		rc=0
 		timed_once "$@" || rc=$?
