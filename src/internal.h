@@ -121,6 +121,7 @@ struct region {
 	struct region *group_next;  /* group->regions list, under group->regions_lock */
 	_Atomic bool dead;	    /* unmapped: faults and reclaim ignore it */
 	_Atomic uint64_t nr_holes;  /* pages unmapped by partial munmaps (mremap.c) */
+	_Atomic uint64_t nr_zap_events; /* REMOVE/UNMAP events applied (the kernel dropped pages) */
 	_Atomic uint64_t nr_present;
 	_Atomic uint64_t nr_swapped;
 	/* readahead streams (swap_state.c); racy updates only blur the heuristic */

@@ -806,16 +806,41 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 		 * whose REMOVE event was handled before its zap, with a fault on
 		 * the range in between (another thread's, or fault-around).  Then
 		 * every retry would fault again, for ever.  Tell the two apart by
-		 * mapping zeroes: EEXIST says the page is there; success says it
-		 * was gone, and zeroes are what the madvise asked for.
+		 * mapping something: EEXIST says the page is there.  Zeroes, if
+		 * the kernel has dropped pages of this region on the program's
+		 * request (what the madvise asked for); otherwise nothing explains
+		 * the loss, and the page is poisoned (SIGBUS on access), never
+		 * silently zero.
 		 */
-		rc = ctx->zeropage ? ctx->mmu->map_zero(ctx, addr, PAGE_SIZE, NULL)
-				   : ctx->mmu->map_copy(ctx, addr, zero_page, PAGE_SIZE, false, NULL);
+		if (atomic_load(&r->nr_zap_events)) {
+			rc = ctx->zeropage ? ctx->mmu->map_zero(ctx, addr, PAGE_SIZE, NULL)
+					   : ctx->mmu->map_copy(ctx, addr, zero_page, PAGE_SIZE, false, NULL);
+		} else {
+			rc = ctx->mmu->poison(ctx, addr, PAGE_SIZE);
+			if (rc == 0) {
+				uswap_log(ctx, USWAP_LOG_ERR, "fault at %#lx: the kernel lost a page uswap "
+					  "had mapped (pte %#llx): its data is gone; an access raises SIGBUS",
+					  (unsigned long)addr, (unsigned long long)pte);
+				count_event(ctx, g, swpin_poison, 1);
+				if (pte & PTE_SLOT) {
+					swp_entry_t e = pte_to_swp_entry(pte);
+					swp_tb_t t = swap_slot_lock(ctx, e);
+					swap_slot_unlock(ctx, e, swap_free_locked(ctx, e, t));
+				}
+				if (pte_mlocked(pte))
+					atomic_fetch_sub(&g->nr_mlocked, 1);
+				atomic_fetch_sub(&r->nr_present, 1);
+				atomic_fetch_sub(&g->nr_resident, 1);
+				mem_cgroup_uncharge(g, 1);
+				newpte = make_marker_pte(MARKER_POISON);
+				break;
+			}
+		}
 		if (rc == 0) {
 			count_event(ctx, g, fault_refill, 1);
 			uswap_log(ctx, USWAP_LOG_WARN, "fault at %#lx: the kernel dropped a page uswap "
-				  "had mapped (pte %#llx, flags %#x): zeroes mapped",
-				  (unsigned long)addr, (unsigned long long)pte, flags);
+				  "had mapped (pte %#llx, flags %#x), a madvise racing with a fault: "
+				  "zeroes mapped", (unsigned long)addr, (unsigned long long)pte, flags);
 			if (pte & PTE_SLOT) { /* the slot's copy is not this page's content now */
 				swp_entry_t e = pte_to_swp_entry(pte);
 				swp_tb_t t = swap_slot_lock(ctx, e);

@@ -230,6 +230,8 @@ void region_zap_range(struct uswap_ctx *ctx, struct region *r, size_t first, siz
 	struct uswap_group *g = r->group;
 	uint64_t dropped = 0;
 
+	if (from_event)
+		atomic_fetch_add(&r->nr_zap_events, 1);
 	for (size_t i = first; i < first + nr && i < r->nr_pages; i++) {
 		pte_t pte = pte_read(r, i);
 		if (pte == PTE_NONE || pte == make_marker_pte(MARKER_HOLE) ||

@@ -100,6 +100,9 @@ static int f_move_in(struct uswap_ctx *ctx, uintptr_t dst, void *src, size_t len
 static int f_poison(struct uswap_ctx *ctx, uintptr_t dst, size_t len)
 {
 	(void)ctx;
+	for (size_t off = 0; off < len; off += PAGE_SIZE) /* as UFFDIO_POISON: not over a page */
+		if (fake.present[page_of(dst + off)])
+			return -EEXIST;
 	for (size_t off = 0; off < len; off += PAGE_SIZE)
 		fake.poisoned[page_of(dst + off)] = 1;
 	fake.nr_poison++;

@@ -159,6 +159,7 @@ static void test_refill_dropped(void)
 
 	CHECK_EQ(fake_touch(ctx, r, 5, true), 0);
 	memset(fake.mem + (5 << PAGE_SHIFT), 0x5A, PAGE_SIZE);
+	region_zap_range(ctx, r, 6, 2, true); /* the REMOVE event of the madvise */
 	fake.present[5] = 0; /* the kernel's zap landed after our mapping */
 	CHECK_EQ(handle_fault(ctx, region_addr(r, 5), 0), 0);
 	CHECK_EQ(ev(ctx, "fault_refill"), 1);
@@ -233,6 +234,30 @@ static void test_lookup_overlap(void)
 	region_free(after);
 	for (size_t i = 4; i < 16; i++)
 		r->ptes[i] = 0;
+	fake_teardown(ctx);
+}
+
+/*
+ * The same loss with no madvise to explain it (no REMOVE event on the
+ * region): the data is gone, and the page is poisoned - an access raises
+ * SIGBUS - never silently zero.
+ */
+static void test_lost_page_poisoned(void)
+{
+	struct region *r;
+	struct uswap_ctx *ctx = fake_setup(NP, 0, 1024, &r);
+	uint64_t resident;
+
+	CHECK_EQ(fake_touch(ctx, r, 9, true), 0);
+	resident = atomic_load(&ctx->root.nr_resident);
+	fake.present[9] = 0; /* lost behind uswap's back */
+	CHECK_EQ(handle_fault(ctx, region_addr(r, 9), 0), -EHWPOISON);
+	CHECK_EQ(ev(ctx, "fault_refill"), 0);
+	CHECK_EQ(ev(ctx, "swpin_poison"), 1);
+	CHECK(fake.poisoned[9]);
+	CHECK(pte_is_marker(pte_read(r, 9)) && pte_marker_kind(pte_read(r, 9)) == MARKER_POISON);
+	CHECK_EQ(atomic_load(&ctx->root.nr_resident), resident - 1);
+	CHECK_EQ(ctx_check_invariants(ctx), 0);
 	fake_teardown(ctx);
 }
 
@@ -748,6 +773,7 @@ int main(void)
 	test_swap_roundtrip();
 	test_spurious();
 	test_refill_dropped();
+	test_lost_page_poisoned();
 	test_reclaim_dead_region();
 	test_lookup_overlap();
 	test_swapcache_hit();
