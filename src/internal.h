@@ -311,6 +311,8 @@ void swap_slot_unlock(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t newval);
 /* Drop one reference (count) of a locked slot; frees backend data and slot at zero.
  * Returns the new word (caller unlocks with it). */
 swp_tb_t swap_free_locked(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t t);
+/* Drop one reference of slot @e (locks and unlocks it; frees it at zero). */
+void swap_put(struct uswap_ctx *ctx, swp_entry_t e);
 bool swap_is_half_full(struct uswap_ctx *ctx, swp_entry_t e);
 bool swap_space_available(struct uswap_ctx *ctx);
 int swap_check_invariants(struct uswap_ctx *ctx);

@@ -443,14 +443,6 @@ static int swapin_readahead(struct uswap_ctx *ctx, struct region *r, struct swap
 }
 
 /*
- * do_swap_page - bring in the page whose PTE holds swap entry @orig.
- * kernel: do_swap_page.
- * Context: page @idx locked.  *@newp receives the PTE to publish on unlock.
- * Return: 0 (resolved, or poisoned: *newp says which), -EAGAIN (mapping
- * changing: the caller wakes the thread so it faults again), other -errno
- * from the MMU (nothing changed).
- */
-/*
  * A read-ahead run mapped with one call fails whole with ENOENT when it
  * crosses the end of the kernel's mapping (an mprotect split the region):
  * the caller then maps the faulting page alone.  Retrying the run would
@@ -461,6 +453,14 @@ static bool run_crosses_vma(int rc, size_t mapped, unsigned int nr_ra)
 	return (rc == -ENOENT || rc == -EINVAL) && !mapped && nr_ra;
 }
 
+/*
+ * do_swap_page - bring in the page whose PTE holds swap entry @orig.
+ * kernel: do_swap_page.
+ * Context: page @idx locked.  *@newp receives the PTE to publish on unlock.
+ * Return: 0 (resolved, or poisoned: *newp says which), -EAGAIN (mapping
+ * changing: the caller wakes the thread so it faults again), other -errno
+ * from the MMU (nothing changed).
+ */
 int do_swap_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t orig,
 		 unsigned int flags, pte_t *newp)
 {
@@ -822,11 +822,8 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 					  "had mapped (pte %#llx): its data is gone; an access raises SIGBUS",
 					  (unsigned long)addr, (unsigned long long)pte);
 				count_event(ctx, g, swpin_poison, 1);
-				if (pte & PTE_SLOT) {
-					swp_entry_t e = pte_to_swp_entry(pte);
-					swp_tb_t t = swap_slot_lock(ctx, e);
-					swap_slot_unlock(ctx, e, swap_free_locked(ctx, e, t));
-				}
+				if (pte & PTE_SLOT)
+					swap_put(ctx, pte_to_swp_entry(pte));
 				if (pte_mlocked(pte))
 					atomic_fetch_sub(&g->nr_mlocked, 1);
 				atomic_fetch_sub(&r->nr_present, 1);
@@ -841,11 +838,8 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 			uswap_log(ctx, USWAP_LOG_WARN, "fault at %#lx: the kernel dropped a page uswap "
 				  "had mapped (pte %#llx, flags %#x), a madvise racing with a fault: "
 				  "zeroes mapped", (unsigned long)addr, (unsigned long long)pte, flags);
-			if (pte & PTE_SLOT) { /* the slot's copy is not this page's content now */
-				swp_entry_t e = pte_to_swp_entry(pte);
-				swp_tb_t t = swap_slot_lock(ctx, e);
-				swap_slot_unlock(ctx, e, swap_free_locked(ctx, e, t));
-			}
+			if (pte & PTE_SLOT) /* the slot's copy is not this page's content now */
+				swap_put(ctx, pte_to_swp_entry(pte));
 			newpte = pte & ~(PTE_SLOT | PTE_WP | (~0ULL << SWP_TYPE_SHIFT));
 			break;
 		}

@@ -263,6 +263,12 @@ swp_tb_t swap_free_locked(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t t)
 	return 0;
 }
 
+void swap_put(struct uswap_ctx *ctx, swp_entry_t e)
+{
+	swp_tb_t t = swap_slot_lock(ctx, e);
+	swap_slot_unlock(ctx, e, swap_free_locked(ctx, e, t));
+}
+
 static unsigned int thread_lane(void)
 {
 	static _Atomic unsigned int next_lane;

@@ -133,20 +133,14 @@ static void evict_undo(struct uswap_ctx *ctx, struct victim *v, uint32_t f)
 		atomic_fetch_sub(&v->r->nr_present, 1);
 		atomic_fetch_sub(&v->r->group->nr_resident, 1);
 		mem_cgroup_uncharge(v->r->group, 1);
-		if (v->pte & PTE_SLOT) {
-			swp_entry_t e = pte_to_swp_entry(v->pte);
-			swp_tb_t t = swap_slot_lock(ctx, e);
-			swap_slot_unlock(ctx, e, swap_free_locked(ctx, e, t));
-		}
+		if (v->pte & PTE_SLOT)
+			swap_put(ctx, pte_to_swp_entry(v->pte));
 		pte_unlock(v->r, v->idx, make_marker_pte(MARKER_POISON));
 		return;
 	}
 	pte_unlock(v->r, v->idx, v->pte & ~(PTE_SLOT | PTE_WP | (~0ULL << SWP_TYPE_SHIFT)));
-	if (v->pte & PTE_SLOT) {
-		swp_entry_t e = pte_to_swp_entry(v->pte);
-		swp_tb_t t = swap_slot_lock(ctx, e);
-		swap_slot_unlock(ctx, e, swap_free_locked(ctx, e, t));
-	}
+	if (v->pte & PTE_SLOT)
+		swap_put(ctx, pte_to_swp_entry(v->pte));
 }
 
 /*
