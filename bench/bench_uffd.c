@@ -4,6 +4,10 @@
  *   1. the thread-mode floor: a fault resolved by a handler thread that spins
  *      on the descriptor, with a UFFDIO_COPY of a constant page (no lookup,
  *      no decompression): the least any thread-mode fault can cost;
+ *   1b. the signal-mode floor: the faulting thread's own SIGBUS handler answers
+ *      with a UFFDIO_COPY of a constant page, with and without an lz4
+ *      decompression of a half-compressible page first: the least a
+ *      signal-mode swap-in can cost (the kernel's zram swap-in decompresses too);
  *   2. UFFDIO_MOVE against UFFDIO_COPY, 1 and 32 pages per call, with no
  *      other thread of the process running, and with one running on the
  *      other CPU (every move is a TLB shoot-down, sent to each CPU that runs
@@ -12,6 +16,8 @@
  */
 
 #include <errno.h>
+#include <lz4.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
@@ -124,6 +130,56 @@ static double thread_floor_p50(size_t n)
 	return p50;
 }
 
+/* ---- 1b. the signal-mode floor ---- */
+
+static int sig_uffd, sig_clen;
+static bool sig_decompress;
+static char sig_comp[2 * PG];
+static _Alignas(4096) char sig_buf[PG];
+
+static void sig_handler(int sig, siginfo_t *si, void *uc)
+{
+	const char *src = constant_page;
+
+	(void)sig;
+	(void)uc;
+	if (sig_decompress) {
+		LZ4_decompress_safe(sig_comp, sig_buf, sig_clen, (int)PG);
+		src = sig_buf;
+	}
+	struct uffdio_copy c = { .dst = (uintptr_t)si->si_addr & ~(PG - 1), .src = (uintptr_t)src,
+				 .len = PG };
+	ioctl(sig_uffd, UFFDIO_COPY, &c);
+}
+
+static double signal_floor_p50(size_t n, bool decompress)
+{
+	uint64_t *lat = malloc(n * sizeof(*lat));
+	struct sigaction sa = { .sa_sigaction = sig_handler, .sa_flags = SA_SIGINFO }, old;
+	char *m;
+
+	sig_uffd = uffd_new(UFFD_FEATURE_SIGBUS);
+	m = area(n, sig_uffd);
+	for (size_t i = 0; i < PG; i++) /* half-compressible: 2 KiB of bytes, 2 KiB of zeroes */
+		constant_page[i] = i < PG / 2 ? (char)(i * 7 + i / 13) : 0;
+	sig_clen = LZ4_compress_default(constant_page, sig_comp, (int)PG, (int)sizeof(sig_comp));
+	sig_decompress = decompress;
+	sigaction(SIGBUS, &sa, &old);
+	for (size_t i = 0; i < n; i++) {
+		size_t p = i * 7919 % n;
+		uint64_t t = now_ns();
+		(void)*(volatile char *)(m + p * PG);
+		lat[i] = now_ns() - t;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	double p50 = lat[n / 2] / 1e3;
+	free(lat);
+	munmap(m, n * PG);
+	close(sig_uffd);
+	return p50;
+}
+
 /* ---- 2. MOVE against COPY ---- */
 
 static _Atomic int spin_stop;
@@ -195,6 +251,13 @@ int main(int argc, char **argv)
 	qsort(v, (size_t)runs, sizeof(double), cmp_dbl);
 	printf("thread-mode fault floor (spinning handler, UFFDIO_COPY of a constant page): p50 %.2f us\n",
 	       v[runs / 2]);
+	for (int d = 0; d < 2; d++) {
+		for (int k = 0; k < runs; k++)
+			v[k] = signal_floor_p50(20011, d);
+		qsort(v, (size_t)runs, sizeof(double), cmp_dbl);
+		printf("signal-mode fault floor (SIGBUS handler, %sUFFDIO_COPY): p50 %.2f us\n",
+		       d ? "lz4 decompression + " : "", v[runs / 2]);
+	}
 	for (int other = 0; other < 2; other++) {
 		pthread_t th;
 		if (other) {
