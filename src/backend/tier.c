@@ -135,6 +135,15 @@ static _Atomic uint32_t *state_of(const struct tier *t, uint64_t slot)
 	return c ? &c[slot & (TIER_CHUNK_SLOTS - 1)] : NULL;
 }
 
+/* State word of @slot for a reader.  Return: 0; -EINVAL out of range; -ENOENT never written. */
+static int state_lookup(const struct tier *t, uint64_t slot, _Atomic uint32_t **sp)
+{
+	if (slot >= t->nr_slots)
+		return -EINVAL;
+	*sp = state_of(t, slot);
+	return *sp ? 0 : -ENOENT;
+}
+
 static int state_alloc(struct tier *t, uint64_t slot, _Atomic uint32_t **sp)
 {
 	_Atomic(_Atomic uint32_t *) *p = &t->chunks[slot >> TIER_CHUNK_SHIFT];
@@ -401,13 +410,10 @@ static int tier_read(void *priv, uint64_t slot, void *page, uint64_t *hash, bool
 	struct tier *t = priv;
 	_Atomic uint32_t *sp;
 	uint32_t s;
-	int ret;
+	int ret = state_lookup(t, slot, &sp);
 
-	if (slot >= t->nr_slots)
-		return -EINVAL;
-	sp = state_of(t, slot);
-	if (!sp)
-		return -ENOENT;
+	if (ret)
+		return ret;
 	for (;;) {
 		s = atomic_load_explicit(sp, memory_order_acquire);
 		switch (ts_state(s)) {
@@ -477,12 +483,10 @@ static int tier_discard(void *priv, uint64_t slot)
 	struct tier *t = priv;
 	_Atomic uint32_t *sp;
 	uint32_t old;
+	int ret = state_lookup(t, slot, &sp);
 
-	if (slot >= t->nr_slots)
-		return -EINVAL;
-	sp = state_of(t, slot);
-	if (!sp)
-		return 0;
+	if (ret)
+		return ret == -ENOENT ? 0 : ret;
 	old = state_lock(sp);
 	if (ts_state(old) == TS_RAM)
 		zram_backend_ops.discard(t->zram, slot);
@@ -500,13 +504,10 @@ static int tier_matches(void *priv, uint64_t slot, const void *page, uint64_t ha
 	struct tier *t = priv;
 	_Atomic uint32_t *sp;
 	uint32_t s;
-	int ret;
+	int ret = state_lookup(t, slot, &sp);
 
-	if (slot >= t->nr_slots)
-		return -EINVAL;
-	sp = state_of(t, slot);
-	if (!sp)
-		return -ENOENT;
+	if (ret)
+		return ret;
 	s = atomic_load_explicit(sp, memory_order_acquire);
 	switch (ts_state(s)) {
 	case TS_EMPTY:
