@@ -103,10 +103,29 @@ static void *floor_handler(void *arg)
 	return NULL;
 }
 
-static double thread_floor_p50(size_t n)
+/* Touch each of the @n pages at @m once, in a scattered order: the p50 of a
+ * touch in microseconds. */
+static double touch_p50(char *m, size_t n)
 {
 	uint64_t *lat = malloc(n * sizeof(*lat));
+	double p50;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t p = i * 7919 % n; /* n is not a multiple of 7919: every page once */
+		uint64_t t = now_ns();
+		(void)*(volatile char *)(m + p * PG);
+		lat[i] = now_ns() - t;
+	}
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	p50 = lat[n / 2] / 1e3;
+	free(lat);
+	return p50;
+}
+
+static double thread_floor_p50(size_t n)
+{
 	pthread_t th;
+	double p50;
 	char *m;
 
 	floor_uffd = uffd_new(0);
@@ -114,17 +133,9 @@ static double thread_floor_p50(size_t n)
 	memset(constant_page, 1, PG);
 	floor_stop = 0;
 	pthread_create(&th, NULL, floor_handler, NULL);
-	for (size_t i = 0; i < n; i++) {
-		size_t p = i * 7919 % n; /* n is not a multiple of 7919: every page once */
-		uint64_t t = now_ns();
-		(void)*(volatile char *)(m + p * PG);
-		lat[i] = now_ns() - t;
-	}
+	p50 = touch_p50(m, n);
 	floor_stop = 1;
 	pthread_join(th, NULL);
-	qsort(lat, n, sizeof(*lat), cmp_u64);
-	double p50 = lat[n / 2] / 1e3;
-	free(lat);
 	munmap(m, n * PG);
 	close(floor_uffd);
 	return p50;
@@ -154,7 +165,7 @@ static void sig_handler(int sig, siginfo_t *si, void *uc)
 
 static double signal_floor_p50(size_t n, bool decompress)
 {
-	uint64_t *lat = malloc(n * sizeof(*lat));
+	double p50;
 	struct sigaction sa = { .sa_sigaction = sig_handler, .sa_flags = SA_SIGINFO }, old;
 	char *m;
 
@@ -165,16 +176,8 @@ static double signal_floor_p50(size_t n, bool decompress)
 	sig_clen = LZ4_compress_default(constant_page, sig_comp, (int)PG, (int)sizeof(sig_comp));
 	sig_decompress = decompress;
 	sigaction(SIGBUS, &sa, &old);
-	for (size_t i = 0; i < n; i++) {
-		size_t p = i * 7919 % n;
-		uint64_t t = now_ns();
-		(void)*(volatile char *)(m + p * PG);
-		lat[i] = now_ns() - t;
-	}
+	p50 = touch_p50(m, n);
 	sigaction(SIGBUS, &old, NULL);
-	qsort(lat, n, sizeof(*lat), cmp_u64);
-	double p50 = lat[n / 2] / 1e3;
-	free(lat);
 	munmap(m, n * PG);
 	close(sig_uffd);
 	return p50;
