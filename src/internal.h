@@ -311,6 +311,9 @@ void swap_slot_unlock(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t newval);
 /* Drop one reference (count) of a locked slot; frees backend data and slot at zero.
  * Returns the new word (caller unlocks with it). */
 swp_tb_t swap_free_locked(struct uswap_ctx *ctx, swp_entry_t e, swp_tb_t t);
+/* A present page (locked, PTE @pte) whose data is gone, poisoned in the
+ * kernel by the caller: uncount it, free its slot.  Return: the PTE to publish. */
+pte_t present_page_lost(struct uswap_ctx *ctx, struct region *r, pte_t pte);
 /* Drop one reference of slot @e (locks and unlocks it; frees it at zero). */
 void swap_put(struct uswap_ctx *ctx, swp_entry_t e);
 bool swap_is_half_full(struct uswap_ctx *ctx, swp_entry_t e);

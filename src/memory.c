@@ -89,6 +89,21 @@ static pte_t poison_page(struct uswap_ctx *ctx, struct region *r, size_t idx)
 	return make_marker_pte(MARKER_POISON);
 }
 
+pte_t present_page_lost(struct uswap_ctx *ctx, struct region *r, pte_t pte)
+{
+	struct uswap_group *g = r->group;
+
+	count_event(ctx, g, swpin_poison, 1);
+	if (pte & PTE_SLOT)
+		swap_put(ctx, pte_to_swp_entry(pte));
+	if (pte_mlocked(pte))
+		atomic_fetch_sub(&g->nr_mlocked, 1);
+	atomic_fetch_sub(&r->nr_present, 1);
+	atomic_fetch_sub(&g->nr_resident, 1);
+	mem_cgroup_uncharge(g, 1);
+	return make_marker_pte(MARKER_POISON);
+}
+
 /*
  * zero_fault_around - a first touch right after its predecessor (a
  * sequential fill) maps the next never-touched pages too, so the fill takes
@@ -821,15 +836,7 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 				uswap_log(ctx, USWAP_LOG_ERR, "fault at %#lx: the kernel lost a page uswap "
 					  "had mapped (pte %#llx): its data is gone; an access raises SIGBUS",
 					  (unsigned long)addr, (unsigned long long)pte);
-				count_event(ctx, g, swpin_poison, 1);
-				if (pte & PTE_SLOT)
-					swap_put(ctx, pte_to_swp_entry(pte));
-				if (pte_mlocked(pte))
-					atomic_fetch_sub(&g->nr_mlocked, 1);
-				atomic_fetch_sub(&r->nr_present, 1);
-				atomic_fetch_sub(&g->nr_resident, 1);
-				mem_cgroup_uncharge(g, 1);
-				newpte = make_marker_pte(MARKER_POISON);
+				newpte = present_page_lost(ctx, r, pte);
 				break;
 			}
 		}

@@ -129,13 +129,7 @@ static void evict_undo(struct uswap_ctx *ctx, struct victim *v, uint32_t f)
 			  "back (%d): its data is lost; an access raises SIGBUS",
 			  (unsigned long)region_addr(v->r, v->idx), rc);
 		ctx->mmu->poison(ctx, region_addr(v->r, v->idx), PAGE_SIZE);
-		count_event(ctx, v->r->group, swpin_poison, 1);
-		atomic_fetch_sub(&v->r->nr_present, 1);
-		atomic_fetch_sub(&v->r->group->nr_resident, 1);
-		mem_cgroup_uncharge(v->r->group, 1);
-		if (v->pte & PTE_SLOT)
-			swap_put(ctx, pte_to_swp_entry(v->pte));
-		pte_unlock(v->r, v->idx, make_marker_pte(MARKER_POISON));
+		pte_unlock(v->r, v->idx, present_page_lost(ctx, v->r, v->pte));
 		return;
 	}
 	pte_unlock(v->r, v->idx, v->pte & ~(PTE_SLOT | PTE_WP | (~0ULL << SWP_TYPE_SHIFT)));
