@@ -74,6 +74,10 @@ static void run(enum uswap_fault_mode mode, unsigned int handlers)
 		target = p;
 		pthread_barrier_wait(&barrier); /* go */
 		pthread_barrier_wait(&barrier); /* all read it */
+		/* The handler counts the swap-in after mapping the page, so the
+		 * readers can be here first: wait for it to finish its fault. */
+		while (atomic_load(&ctx->faults_in_flight))
+			sched_yield();
 		CHECK(!bad);
 		/* Read once (the rounds walk a stride of 197 pages: the trend
 		 * detector reads ahead along it, which pswpin also counts). */
