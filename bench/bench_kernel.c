@@ -1488,6 +1488,7 @@ static void child_main(const struct job *j, int sys, int wfd)
 			.size = sizeof(uo),
 			.mode = O.signal_mode ? USWAP_MODE_SIGNAL : USWAP_MODE_THREAD,
 			.limit_bytes = j->limit,
+			.flags = getenv("BENCH_USWAP_FLAGS") ? (unsigned int)atoi(getenv("BENCH_USWAP_FLAGS")) : 0,
 			.log = uswap_log,
 		};
 		char spec[320];

@@ -18,6 +18,7 @@
 #define USWAP_INTERNAL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -426,6 +427,44 @@ void uffd_handle_msg(struct uswap_ctx *ctx, const struct uffd_msg *msg);
 /* ---- util / log --------------------------------------------------------------- */
 void uswap_log(struct uswap_ctx *ctx, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* ---- colocate.c: the fault handler on the faulting thread's CPU (thread mode) ---- */
+struct colocate {
+	bool enabled;		  /* one handler, thread mode, >= 2 CPUs, may leave SCHED_IDLE */
+	cpu_set_t allowed;	  /* the process's CPUs at start */
+	_Atomic int handler_tid;  /* the following handler (0: none yet) */
+	_Atomic uint32_t following; /* 1 while it runs SCHED_IDLE, pinned (futex word) */
+	_Atomic int avoid_cpu;	    /* its CPU: kswapd and the guard keep off it (-1: none) */
+	_Atomic uint64_t progress;  /* its loops, for the guard */
+	_Atomic uint64_t last_fault_ns;
+	_Atomic uint32_t boosts;    /* times the guard raised it */
+	_Atomic uint32_t guard_word; /* futex: wakes the guard to exit */
+	_Atomic bool guard_exit;
+	bool guard_running;
+	pthread_t guard;
+};
+/* Handler-thread state. */
+struct colocate_local {
+	bool active;	   /* this handler is the one that may follow */
+	bool following;	   /* SCHED_IDLE now */
+	int cpu;	   /* pinned there, -1 none */
+	uint64_t plain_until; /* backing off until then */
+	uint64_t checked_ns;  /* last CPU lookup */
+	uint32_t boosts_seen;
+	pid_t last_tid;
+	unsigned int switches, window;
+};
+struct uffd_msg;
+struct uswap_ctx;
+int colocate_start(struct uswap_ctx *ctx, unsigned int nr_handlers);
+void colocate_stop(struct uswap_ctx *ctx);
+void colocate_handler_enter(struct uswap_ctx *ctx, struct colocate_local *cl);
+void colocate_handler_exit(struct uswap_ctx *ctx, struct colocate_local *cl);
+void colocate_tick(struct uswap_ctx *ctx, struct colocate_local *cl);
+void colocate_msgs(struct uswap_ctx *ctx, struct colocate_local *cl, const struct uffd_msg *m,
+		   size_t nr, bool slept);
+void colocate_place_self(struct uswap_ctx *ctx, int *applied);
+int task_last_cpu(pid_t tid); /* the CPU a thread of this process last ran on, or -1 */
+
 /* ---- the context ------------------------------------------------------------- */
 struct uswap_ctx {
 	struct uswap_opts opts;
@@ -441,6 +480,7 @@ struct uswap_ctx {
 	pthread_t *handlers;
 	unsigned int nr_handlers;
 	int stop_efd;		/* eventfd: tells handler threads to stop */
+	struct colocate colo;	/* where the handler runs (colocate.c) */
 	_Atomic bool stopping;
 	_Atomic bool mlock_warned; /* the warning of uffd_lock_range is given once */
 	_Atomic bool kswapd_exit;

@@ -517,11 +517,16 @@ static void *handler_main(void *arg)
 	struct pollfd pfd[2] = { { .fd = ctx->uffd, .events = POLLIN },
 				 { .fd = ctx->stop_efd, .events = POLLIN } };
 
+	struct colocate_local cl;
+	volatile bool slept = true; /* volatile: kept across the cleanup handler's setjmp */
+
 	in_handler = true;
+	colocate_handler_enter(ctx, &cl);
 	pthread_cleanup_push(handler_died, ctx);
 	while (!atomic_load(&ctx->stopping)) {
 		if (unlikely(atomic_exchange(&uffd_test_handler_exit, false)))
 			pthread_exit(NULL);
+		colocate_tick(ctx, &cl);
 		ssize_t n = read(ctx->uffd, msgs, sizeof(msgs));
 		if (n <= 0) {
 			/* Spin briefly before sleeping: a fault often follows a fault,
@@ -534,11 +539,14 @@ static void *handler_main(void *arg)
 		}
 		if (n <= 0) {
 			poll(pfd, 2, nr_deferred ? 1 : -1);
+			slept = true;
 			if (nr_deferred)
 				retry_deferred(ctx);
 			continue;
 		}
 		size_t nr = (size_t)n / sizeof(msgs[0]);
+		colocate_msgs(ctx, &cl, msgs, nr, slept);
+		slept = false;
 		for (size_t i = 0; i < nr; i++) {
 			/* De-duplicate: several threads faulting on one page need one fix. */
 			bool dup = false;
@@ -555,6 +563,7 @@ static void *handler_main(void *arg)
 			retry_deferred(ctx);
 	}
 	pthread_cleanup_pop(0);
+	colocate_handler_exit(ctx, &cl);
 	return NULL;
 }
 
@@ -568,6 +577,11 @@ int uffd_handlers_start(struct uswap_ctx *ctx)
 	ctx->handlers = calloc(n, sizeof(pthread_t));
 	if (!ctx->handlers)
 		return -ENOMEM;
+	int crc = colocate_start(ctx, n);
+	if (crc) {
+		uffd_handlers_stop(ctx);
+		return crc;
+	}
 	for (unsigned int i = 0; i < n; i++) {
 		int rc = pthread_create(&ctx->handlers[i], NULL, handler_main, ctx);
 		if (rc) {
@@ -588,6 +602,7 @@ void uffd_handlers_stop(struct uswap_ctx *ctx)
 		(void)0;
 	for (unsigned int i = 0; i < ctx->nr_handlers; i++)
 		pthread_join(ctx->handlers[i], NULL);
+	colocate_stop(ctx);
 	ctx->nr_handlers = 0;
 	free(ctx->handlers);
 	ctx->handlers = NULL;

@@ -722,6 +722,7 @@ static void compact_devices(struct uswap_ctx *ctx)
 static void *kswapd_main(void *arg)
 {
 	struct uswap_ctx *ctx = arg;
+	int placed = -1;
 
 	pthread_mutex_lock(&ctx->kswapd_lock);
 	while (!atomic_load(&ctx->kswapd_exit)) {
@@ -737,6 +738,7 @@ static void *kswapd_main(void *arg)
 		}
 		ctx->kswapd_wake = false;
 		pthread_mutex_unlock(&ctx->kswapd_lock);
+		colocate_place_self(ctx, &placed);
 		pthread_mutex_lock(&ctx->kswapd_run_lock);
 		while (kswapd_balance(ctx) && !atomic_load(&ctx->kswapd_exit))
 			;

@@ -43,6 +43,9 @@ EVENT(uffd_eexist)	  /* UFFDIO_* returned EEXIST (already mapped): treated as re
 EVENT(move_fail)	  /* pages UFFDIO_MOVE could not take (gone or busy): skipped */
 EVENT(remove_pages)	  /* pages dropped by MADV_DONTNEED/REMOVE/munmap events */
 EVENT(swapoff_pages)	  /* pages brought back by swapoff */
+EVENT(colocate_follow)	  /* thread mode: the handler moved to the faulting thread's CPU */
+EVENT(colocate_shared)	  /* thread mode: handler stopped following, several threads faulting */
+EVENT(colocate_boost)	  /* thread mode: a starved handler raised to SCHED_OTHER by the guard */
 EVENT(fault_ns)		  /* total nanoseconds spent resolving faults */
 GAUGE(nr_resident)	  /* pages mapped in the program */
 GAUGE(nr_swapcache)	  /* pages in the swap cache (pool) */
