@@ -30,7 +30,9 @@
  *  - starvation (a busy thread, of any process, on the handler's CPU): a
  *    guard thread checks every COLOCATE_GUARD_NS that the handler made
  *    progress while faults were pending; if not, it raises the handler to
- *    SCHED_OTHER on every CPU itself, and the handler backs off;
+ *    SCHED_OTHER on every CPU itself, and the handler backs off.  After
+ *    COLOCATE_QUIET_NS without faults the guard stops its timer and sleeps
+ *    in poll() on the userfaultfd until the next fault;
  *  - both need to leave SCHED_IDLE again, which takes CAP_SYS_NICE or an
  *    RLIMIT_NICE of at least 20: without either, colocation is off.
  * Off also with more than one handler thread, with one CPU, and with
@@ -51,7 +53,8 @@
 #include "uffd_compat.h"
 
 #define COLOCATE_GUARD_NS (2ULL * 1000000)	 /* guard period while faults come */
-#define COLOCATE_GUARD_IDLE_NS (100ULL * 1000000) /* guard period after 1 s without */
+#define COLOCATE_QUIET_NS (1000ULL * 1000000)	 /* no fault for this long: the guard
+						  * sleeps until the next one */
 #define COLOCATE_BACKOFF_NS (1000ULL * 1000000)	 /* not following after a guard trips */
 #define COLOCATE_WINDOW 256			 /* faults per multi-thread check */
 #define COLOCATE_MAX_SWITCHES 8			 /* thread changes per window tolerated */
@@ -283,9 +286,16 @@ static void *guard_main(void *arg)
 			sys_futex_wait_timeout(&c->following, 0, 1000ULL * 1000000);
 			continue;
 		}
-		uint64_t seen = atomic_load(&c->progress), now = now_ns();
-		bool recent = now - atomic_load(&c->last_fault_ns) < 1000ULL * 1000000;
-		sys_futex_wait_timeout(&c->guard_word, 0, recent ? COLOCATE_GUARD_NS : COLOCATE_GUARD_IDLE_NS);
+		if (now_ns() - atomic_load(&c->last_fault_ns) >= COLOCATE_QUIET_NS) {
+			/* Quiet: no timer; sleep until a fault is waiting (the
+			 * handler is woken by it too), or the context stops. */
+			struct pollfd p[2] = { { .fd = ctx->uffd, .events = POLLIN },
+					       { .fd = ctx->stop_efd, .events = POLLIN } };
+			if (poll(p, 2, 1000) <= 0 || !(p[0].revents & POLLIN))
+				continue;
+		}
+		uint64_t seen = atomic_load(&c->progress);
+		sys_futex_wait_timeout(&c->guard_word, 0, COLOCATE_GUARD_NS);
 		if (atomic_load(&c->guard_exit) || !atomic_load(&c->following))
 			continue;
 		if (atomic_load(&c->progress) != seen || !uffd_pending(ctx))
