@@ -57,7 +57,7 @@
 						  * sleeps until the next one */
 #define COLOCATE_BACKOFF_NS (1000ULL * 1000000)	 /* not following after a guard trips */
 #define COLOCATE_WINDOW 256			 /* faults per multi-thread check */
-#define COLOCATE_MAX_SWITCHES 8			 /* thread changes per window tolerated */
+#define COLOCATE_MAX_SWITCHES 8			 /* thread changes in a window: several threads */
 #define COLOCATE_CHECK_NS (100ULL * 1000)	 /* at most one CPU lookup per 100 us */
 
 static pid_t sys_gettid(void)
@@ -215,18 +215,16 @@ void colocate_msgs(struct uswap_ctx *ctx, struct colocate_local *cl, const struc
 		pid_t tid = (pid_t)m[i].arg.pagefault.feat.ptid;
 		if (!first)
 			first = tid;
-		if (tid != cl->last_tid && cl->last_tid)
-			cl->switches++;
-		cl->last_tid = tid;
-		if (++cl->window == COLOCATE_WINDOW) {
-			bool shared = cl->switches >= COLOCATE_MAX_SWITCHES;
+		if (tid != cl->last_tid && cl->last_tid && ++cl->switches >= COLOCATE_MAX_SWITCHES) {
 			cl->switches = cl->window = 0;
-			if (shared) {
-				count_event(ctx, NULL, colocate_shared, 1);
-				stop_following(ctx, cl, COLOCATE_BACKOFF_NS);
-				return;
-			}
+			cl->last_tid = 0;
+			count_event(ctx, NULL, colocate_shared, 1);
+			stop_following(ctx, cl, COLOCATE_BACKOFF_NS);
+			return;
 		}
+		cl->last_tid = tid;
+		if (++cl->window == COLOCATE_WINDOW)
+			cl->switches = cl->window = 0;
 	}
 	atomic_store_explicit(&c->last_fault_ns, now_ns(), memory_order_relaxed);
 	if (!first || (!slept && cl->cpu >= 0))
