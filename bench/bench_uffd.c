@@ -8,6 +8,10 @@
  *      with a UFFDIO_COPY of a constant page, with and without an lz4
  *      decompression of a half-compressible page first: the least a
  *      signal-mode swap-in can cost (the kernel's zram swap-in decompresses too);
+ *   1c. where the handler thread runs (thread mode): a handler sleeping in
+ *      read(2), answering with a UFFDIO_COPY, (a) free to move, (b) pinned to
+ *      the faulting thread's CPU, (c) the same under SCHED_IDLE (what uswap
+ *      does, colocate.c), (d) both threads pinned to CPU 0;
  *   2. UFFDIO_MOVE against UFFDIO_COPY, 1 and 32 pages per call, with no
  *      other thread of the process running, and with one running on the
  *      other CPU (every move is a TLB shoot-down, sent to each CPU that runs
@@ -21,6 +25,8 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -141,6 +147,97 @@ static double thread_floor_p50(size_t n)
 	return p50;
 }
 
+/* ---- 1c. where the handler runs ---- */
+
+enum { PL_FREE, PL_FOLLOW, PL_FOLLOW_IDLE, PL_PINNED, NR_PL };
+static const char *const pl_names[NR_PL] = {
+	"sleeping handler, free to move          ",
+	"handler follows the faulting CPU        ",
+	"handler follows it, SCHED_IDLE (uswap)  ",
+	"both pinned to CPU 0                    ",
+};
+static int pl_uffd, pl_variant;
+static _Atomic int pl_fault_cpu;
+static _Atomic uintptr_t pl_stop_page; /* a fault there: resolve it and end */
+
+static void pin_cpu(int cpu)
+{
+	cpu_set_t s;
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	sched_setaffinity(0, sizeof(s), &s);
+}
+
+static void *pl_handler(void *arg)
+{
+	struct sched_param sp = { 0 };
+	struct uffd_msg msg;
+	int cur = -1;
+
+	(void)arg;
+	if (pl_variant == PL_PINNED)
+		pin_cpu(0);
+	if (pl_variant == PL_FOLLOW_IDLE)
+		sched_setscheduler(0, SCHED_IDLE, &sp);
+	for (;;) {
+		if (read(pl_uffd, &msg, sizeof(msg)) != sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		bool last = (msg.arg.pagefault.address & ~(PG - 1)) == atomic_load(&pl_stop_page);
+		int want = atomic_load(&pl_fault_cpu);
+		if ((pl_variant == PL_FOLLOW || pl_variant == PL_FOLLOW_IDLE) && want != cur) {
+			pin_cpu(want);
+			cur = want;
+		}
+		struct uffdio_copy c = { .dst = msg.arg.pagefault.address & ~(PG - 1),
+					 .src = (uintptr_t)constant_page, .len = PG };
+		ioctl(pl_uffd, UFFDIO_COPY, &c);
+		if (last)
+			break;
+	}
+	return NULL;
+}
+
+static double placement_p50(int variant, size_t n)
+{
+	uint64_t *lat = malloc(n * sizeof(*lat));
+	cpu_set_t all;
+	pthread_t th;
+	double p50;
+	char *m;
+
+	sched_getaffinity(0, sizeof(all), &all);
+	pl_uffd = uffd_new(0);
+	fcntl(pl_uffd, F_SETFL, 0); /* blocking reads: the handler sleeps */
+	m = area(n, pl_uffd);
+	memset(constant_page, 1, PG);
+	pl_variant = variant;
+	char *extra = area(1, pl_uffd); /* its fault ends the handler */
+	atomic_store(&pl_stop_page, (uintptr_t)extra);
+	if (variant == PL_PINNED)
+		pin_cpu(0);
+	pthread_create(&th, NULL, pl_handler, NULL);
+	for (size_t i = 0; i < n; i++) {
+		size_t p = i * 7919 % n;
+		atomic_store(&pl_fault_cpu, sched_getcpu());
+		uint64_t t = now_ns();
+		(void)*(volatile char *)(m + p * PG);
+		lat[i] = now_ns() - t;
+		/* a little work between faults, as a program does */
+		for (volatile int k = 0; k < 200; k++)
+			;
+	}
+	(void)*(volatile char *)extra;
+	pthread_join(th, NULL);
+	sched_setaffinity(0, sizeof(all), &all);
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	p50 = lat[n / 2] / 1e3;
+	free(lat);
+	munmap(m, n * PG);
+	munmap(extra, PG);
+	close(pl_uffd);
+	return p50;
+}
+
 /* ---- 1b. the signal-mode floor ---- */
 
 static int sig_uffd, sig_clen;
@@ -254,6 +351,13 @@ int main(int argc, char **argv)
 	qsort(v, (size_t)runs, sizeof(double), cmp_dbl);
 	printf("thread-mode fault floor (spinning handler, UFFDIO_COPY of a constant page): p50 %.2f us\n",
 	       v[runs / 2]);
+	if (sysconf(_SC_NPROCESSORS_ONLN) >= 2)
+		for (int pl = 0; pl < NR_PL; pl++) {
+			for (int k = 0; k < runs; k++)
+				v[k] = placement_p50(pl, 20011);
+			qsort(v, (size_t)runs, sizeof(double), cmp_dbl);
+			printf("thread mode, %s: p50 %.2f us per fault\n", pl_names[pl], v[runs / 2]);
+		}
 	for (int d = 0; d < 2; d++) {
 		for (int k = 0; k < runs; k++)
 			v[k] = signal_floor_p50(20011, d);
