@@ -15,6 +15,7 @@
  * same slot.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -775,6 +776,36 @@ static int do_wp_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t
  * would help: nothing changed, the thread still sleeps, retry later;
  * -EFAULT not a managed address.
  */
+/* Does the kernel have a page at @addr (/proc/self/pagemap)?  True if unknown. */
+static bool kernel_has_page(uintptr_t addr)
+{
+	uint64_t ent = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	bool has = true;
+
+	if (fd >= 0) {
+		if (pread(fd, &ent, sizeof(ent), (off_t)(addr >> PAGE_SHIFT) * 8) == sizeof(ent))
+			has = ent & (3ULL << 62); /* present or swapped */
+		close(fd);
+	}
+	return has;
+}
+
+/* How many live regions cover @addr (more than one: an overlap being resolved). */
+static size_t regions_at(struct uswap_ctx *ctx, uintptr_t addr)
+{
+	struct region_table *t = atomic_load_explicit(&ctx->regions, memory_order_acquire);
+	size_t n = 0;
+
+	for (size_t i = 0; t && i < t->nr; i++) {
+		struct region *x = t->r[i];
+		if (!atomic_load(&x->dead) && addr >= x->start &&
+		    addr < x->start + (x->nr_pages << PAGE_SHIFT))
+			n++;
+	}
+	return n;
+}
+
 int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 {
 	uint64_t t0 = now_ns();
@@ -831,11 +862,22 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 			rc = ctx->zeropage ? ctx->mmu->map_zero(ctx, addr, PAGE_SIZE, NULL)
 					   : ctx->mmu->map_copy(ctx, addr, zero_page, PAGE_SIZE, false, NULL);
 		} else {
+			/* Say it before the poison: the access it wakes kills the
+			 * program, and this thread with it, at once. */
+			bool gone = !kernel_has_page(addr);
+			if (gone)
+				uswap_log(ctx, USWAP_LOG_ERR, "fault at %#lx (flags %#x): the kernel lost a "
+					  "page uswap had mapped (pte %#llx, region %#lx + %zu pages, %zu "
+					  "regions there): its data is gone; an access raises SIGBUS",
+					  (unsigned long)addr, flags, (unsigned long long)pte,
+					  (unsigned long)r->start, idx, regions_at(ctx, addr));
 			rc = ctx->mmu->poison(ctx, addr, PAGE_SIZE);
 			if (rc == 0) {
-				uswap_log(ctx, USWAP_LOG_ERR, "fault at %#lx: the kernel lost a page uswap "
-					  "had mapped (pte %#llx): its data is gone; an access raises SIGBUS",
-					  (unsigned long)addr, (unsigned long long)pte);
+				if (!gone)
+					uswap_log(ctx, USWAP_LOG_ERR, "fault at %#lx: the kernel lost a page "
+						  "uswap had mapped (pte %#llx): its data is gone; an "
+						  "access raises SIGBUS",
+						  (unsigned long)addr, (unsigned long long)pte);
 				newpte = present_page_lost(ctx, r, pte);
 				break;
 			}
