@@ -238,7 +238,7 @@ struct opts {
 	uint64_t accesses; /* 0 = default per pattern */
 	int timeout_s;
 	bool signal_mode;
-	bool colocate;
+	bool no_colocate;
 	bool do_kernel, do_uswap;
 	bool list;
 	bool swap_file;	      /* --swap file[:DIR]: a swap file on a disk, not zram */
@@ -1489,7 +1489,7 @@ static void child_main(const struct job *j, int sys, int wfd)
 			.size = sizeof(uo),
 			.mode = O.signal_mode ? USWAP_MODE_SIGNAL : USWAP_MODE_THREAD,
 			.limit_bytes = j->limit,
-			.flags = O.colocate ? USWAP_F_COLOCATE : 0,
+			.flags = O.no_colocate ? USWAP_F_NO_COLOCATE : 0,
 			.log = uswap_log,
 		};
 		char spec[320];
@@ -2164,8 +2164,8 @@ static void usage(FILE *f)
 		"  --threads N     N of the multi-threaded workloads (default 2)\n"
 		"  --accesses N    accesses per run (default: one pass over S for seq, L/4K otherwise)\n"
 		"  --signal        uswap in signal (SIGBUS) delivery mode instead of handler threads\n"
-		"  --colocate      thread mode with the handler on the faulting thread's CPU\n"
-		"                  (USWAP_F_COLOCATE, experimental)\n"
+		"  --no-colocate   thread mode without running the handler on the faulting\n"
+		"                  thread's CPU (USWAP_F_NO_COLOCATE), for comparison\n"
 		"  --only SYS      run one system only\n"
 		"  --timeout SEC   per-run limit before a child is declared hung (default 300)\n"
 		"  --list          print the workloads that would run, and exit\n"
@@ -2271,8 +2271,8 @@ static void parse_args(int argc, char **argv)
 			O.list = true;
 		} else if (!strcmp(a, "--signal")) {
 			O.signal_mode = true;
-		} else if (!strcmp(a, "--colocate")) {
-			O.colocate = true;
+		} else if (!strcmp(a, "--no-colocate")) {
+			O.no_colocate = true;
 		} else if (!strcmp(a, "--only")) {
 			NEED_ARG();
 			if (!strcmp(v, "kernel"))
@@ -2429,11 +2429,11 @@ int main(int argc, char **argv)
 	if (O.swap_file)
 		printf("  %-34s %s mode, file:%s:size=%" PRIu64 " (%" PRIu64
 		       " MiB, as the kernel's; one file per run), limit_bytes = L\n",
-		       "uswap", O.signal_mode ? "signal (SIGBUS)" : O.colocate ? "thread (handler, colocated)" : "thread (handler)", uswap_path,
+		       "uswap", O.signal_mode ? "signal (SIGBUS)" : O.no_colocate ? "thread (handler, not colocated)" : "thread (handler)", uswap_path,
 		       swap_bytes, swap_bytes >> 20);
 	else
 		printf("  %-34s %s mode, zram:lz4:size=%" PRIu64 "M (as the kernel's), limit_bytes = L\n",
-		       "uswap", O.signal_mode ? "signal (SIGBUS)" : O.colocate ? "thread (handler, colocated)" : "thread (handler)",
+		       "uswap", O.signal_mode ? "signal (SIGBUS)" : O.no_colocate ? "thread (handler, not colocated)" : "thread (handler)",
 		       swap_bytes >> 20);
 	printf("  %-34s each access is timed with CLOCK_MONOTONIC; a read reads 9 words of the page,\n"
 	       "  %-34s a write rewrites the whole page; 'fault' = an access that took >= 1 us\n",

@@ -82,13 +82,12 @@ struct uswap_opts {
  * time and the mean access time of a random workload (docs/benchmarks.md).  Thread mode always
  * runs it unless USWAP_F_NO_KSWAPD. */
 #define USWAP_F_KSWAPD (1u << 3)
-/* Thread mode, experimental: run the fault handler SCHED_IDLE on the faulting thread's CPU, so
- * that both wake-ups of a fault stay on one CPU (docs/design.md, "Where the handler runs").
- * Faster on the machine measured, but not the default: GNU sort under it ended, in 3 of about 12
- * full-size runs, with a page lost (SIGBUS), a fault not yet understood. */
-#define USWAP_F_COLOCATE (1u << 4)
+/* Thread mode: do not run the fault handler on the faulting thread's CPU.  By default, with one
+ * handler thread, it runs SCHED_IDLE and follows the thread that faults, so that both wake-ups of
+ * a fault stay on one CPU (docs/design.md, "Where the handler runs"). */
+#define USWAP_F_NO_COLOCATE (1u << 4)
 #define USWAP_F_ALL (USWAP_F_NO_MOVE | USWAP_F_NO_KSWAPD | USWAP_F_KEEP_CLEAN | USWAP_F_KSWAPD | \
-		     USWAP_F_COLOCATE)
+		     USWAP_F_NO_COLOCATE)
 
 /*
  * uswap_ctx_create - open userfaultfd, start the handler and reclaim threads.

@@ -35,15 +35,13 @@
  *    in poll() on the userfaultfd until the next fault;
  *  - both need to leave SCHED_IDLE again, which takes CAP_SYS_NICE or an
  *    RLIMIT_NICE of at least 20: without either, colocation is off.
- * Off also with more than one handler thread and with one CPU.
+ * Off also with more than one handler thread, with one CPU, and with
+ * USWAP_F_NO_COLOCATE.
  *
- * Opt-in (USWAP_F_COLOCATE): under it GNU sort (tests/programs/sort.sh at
- * full size) ended in 3 of about 12 runs with SIGBUS, a fault on a page
- * uswap had mapped and the kernel no longer had (memory.c logs it), in a
- * region without REMOVE/UNMAP events; 0 of 6 without it.  The handler,
- * SCHED_IDLE, is preempted by the program right after each mapping ioctl,
- * with the page still locked: a race that was a few instructions wide is
- * now as wide as the program's run between faults.  Not found yet.
+ * With kswapd and the program always on different CPUs, UFFDIO_MOVE meets
+ * busy folios more often, and Linux 6.18 then can move pages and report
+ * that it did not: vmscan.c believes the page tables instead
+ * (move_out_verify; docs/design.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -331,7 +329,7 @@ int colocate_start(struct uswap_ctx *ctx, unsigned int nr_handlers)
 	memset(c, 0, sizeof(*c));
 	atomic_store(&c->avoid_cpu, -1);
 	if (ctx->opts.mode != USWAP_MODE_THREAD || nr_handlers != 1 ||
-	    !(ctx->opts.flags & USWAP_F_COLOCATE))
+	    (ctx->opts.flags & USWAP_F_NO_COLOCATE))
 		return 0;
 	if (sched_getaffinity(0, sizeof(c->allowed), &c->allowed) || CPU_COUNT(&c->allowed) < 2)
 		return 0;

@@ -415,7 +415,8 @@ extern const struct mmu_ops uffd_mmu_ops;
 extern bool uffd_force_device; /* tests: open through /dev/userfaultfd only */
 extern _Atomic bool uffd_test_handler_exit;
 /* Is this a fault handler thread?  It must never touch managed memory. */
-bool uffd_in_handler_thread(void); /* tests: the next handler thread to wake exits */
+bool uffd_in_handler_thread(void);
+extern _Atomic unsigned int uffd_test_move_lie; /* tests: every Nth moving move_out says EEXIST */ /* tests: the next handler thread to wake exits */
 int uffd_open(struct uswap_ctx *ctx);
 void uffd_close(struct uswap_ctx *ctx);
 int uffd_handlers_start(struct uswap_ctx *ctx);

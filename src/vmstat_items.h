@@ -41,6 +41,8 @@ EVENT(oom)		  /* charges that failed after reclaim (group OOM) */
 EVENT(uffd_eagain)	  /* UFFDIO_* returned EAGAIN (mapping changing): retried */
 EVENT(uffd_eexist)	  /* UFFDIO_* returned EEXIST (already mapped): treated as resolved */
 EVENT(move_fail)	  /* pages UFFDIO_MOVE could not take (gone or busy): skipped */
+EVENT(move_recovered)	  /* pages UFFDIO_MOVE moved out but did not count (a kernel error
+			   * report): found in the page tables and evicted as moved */
 EVENT(remove_pages)	  /* pages dropped by MADV_DONTNEED/REMOVE/munmap events */
 EVENT(swapoff_pages)	  /* pages brought back by swapoff */
 EVENT(colocate_follow)	  /* thread mode: the handler moved to the faulting thread's CPU */

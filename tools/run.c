@@ -44,7 +44,7 @@ extern char **environ;
 struct run_opts {
 	uint64_t mem, threshold;
 	char swap[1024];
-	bool stat, json, follow_exec, colocate;
+	bool stat, json, follow_exec, no_colocate;
 	const char *stat_file;
 	int mode;
 	int malloc_jemalloc; /* -1: default (if installed) */
@@ -289,7 +289,7 @@ static char **build_env(const struct run_opts *o, const char *shim, const char *
 		     o->mode == USWAP_MODE_SIGNAL ? "signal" : "thread") < 0 ||
 	    asprintf(&env[j++], RUN_ENV_THRESHOLD "=%llu", (unsigned long long)o->threshold) < 0 ||
 	    asprintf(&env[j++], RUN_ENV_FOLLOW_EXEC "=%d", o->follow_exec) < 0 ||
-	    asprintf(&env[j++], RUN_ENV_COLOCATE "=%d", o->colocate) < 0 ||
+	    asprintf(&env[j++], RUN_ENV_COLOCATE "=%d", !o->no_colocate) < 0 ||
 	    asprintf(&env[j++], RUN_ENV_STAT "=%d", o->stat) < 0 ||
 	    asprintf(&env[j++], RUN_ENV_STATUS_FD "=%d:%llu", status_fd,
 		     (unsigned long long)st.st_ino) < 0 ||
@@ -504,7 +504,7 @@ static int wait_program(const struct run_opts *o, pid_t pid, int status_r, const
 }
 
 enum { OPT_MEM = 256, OPT_SWAP, OPT_STAT, OPT_JSON, OPT_MODE, OPT_THRESHOLD, OPT_FOLLOW,
-       OPT_COLOCATE, OPT_MALLOC, OPT_STAT_FILE, OPT_HELP };
+       OPT_NO_COLOCATE, OPT_MALLOC, OPT_STAT_FILE, OPT_HELP };
 
 static const struct option run_options[] = {
 	{ "mem", required_argument, NULL, OPT_MEM },
@@ -515,7 +515,7 @@ static const struct option run_options[] = {
 	{ "mode", required_argument, NULL, OPT_MODE },
 	{ "threshold", required_argument, NULL, OPT_THRESHOLD },
 	{ "follow-exec", no_argument, NULL, OPT_FOLLOW },
-	{ "colocate", no_argument, NULL, OPT_COLOCATE },
+	{ "no-colocate", no_argument, NULL, OPT_NO_COLOCATE },
 	{ "malloc", required_argument, NULL, OPT_MALLOC },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ 0 },
@@ -595,8 +595,8 @@ int cmd_run(int argc, char **argv)
 		case OPT_FOLLOW:
 			o.follow_exec = true;
 			break;
-		case OPT_COLOCATE:
-			o.colocate = true;
+		case OPT_NO_COLOCATE:
+			o.no_colocate = true;
 			break;
 		case OPT_MALLOC:
 			if (!strcmp(optarg, "jemalloc")) {

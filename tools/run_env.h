@@ -9,7 +9,7 @@
  *   USWAP_MODE=thread|signal
  *   USWAP_THRESHOLD=BYTES  smallest private anonymous mapping that is managed
  *   USWAP_FOLLOW_EXEC=0|1  keep the shim in the environment of exec'd programs
- *   USWAP_COLOCATE=0|1     1: USWAP_F_COLOCATE (thread mode; default 0)
+ *   USWAP_COLOCATE=0|1     0: USWAP_F_NO_COLOCATE (thread mode; default 1)
  *   USWAP_STATUS_FD=FD:INO status pipe to the CLI: handshake, library errors and
  *                          the final statistics; INO is the pipe's inode, so a
  *                          stale number that now names another file is not used

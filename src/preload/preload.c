@@ -919,8 +919,8 @@ __attribute__((constructor)) static void shim_init(void)
 	}
 	s = getenv(RUN_ENV_MODE);
 	shim_cfg.mode = s && !strcmp(s, "signal") ? USWAP_MODE_SIGNAL : USWAP_MODE_THREAD;
-	if ((s = getenv(RUN_ENV_COLOCATE)) && !strcmp(s, "1"))
-		opts.flags |= USWAP_F_COLOCATE;
+	if ((s = getenv(RUN_ENV_COLOCATE)) && !strcmp(s, "0"))
+		opts.flags |= USWAP_F_NO_COLOCATE;
 	s = getenv(RUN_ENV_SWAP);
 	snprintf(swap, sizeof(swap), "%s", s && *s ? s : "zram:lz4:size=4G");
 	if (shim_cfg.status_fd >= 0 && !shim_cfg.follow_exec)

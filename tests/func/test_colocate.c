@@ -13,8 +13,8 @@
  *  - guard after a quiet second (it sleeps in poll() then): the handler is
  *    held in a fault (the test holds the page lock) while another fault
  *    waits; the guard raises it within 500 ms (its poll timeout is 1 s);
- *  - off: by default (no USWAP_F_COLOCATE), and with two handler threads,
- *    the handlers stay SCHED_OTHER and unpinned.
+ *  - off: USWAP_F_NO_COLOCATE, and two handler threads, leave the handlers
+ *    SCHED_OTHER and unpinned.
  * Needs 2 CPUs and the right to leave SCHED_IDLE (root); skips otherwise.
  */
 #include <errno.h>
@@ -298,7 +298,7 @@ int main(void)
 
 	if (sched_getaffinity(0, sizeof(s), &s) || !CPU_ISSET(0, &s) || !CPU_ISSET(1, &s))
 		SKIP("needs CPUs 0 and 1");
-	setup(USWAP_F_COLOCATE, 0);
+	setup(0, 0);
 	if (!ctx->colo.enabled) {
 		uswap_ctx_destroy(ctx);
 		SKIP("colocation is off here (needs CAP_SYS_NICE or RLIMIT_NICE >= 20)");
@@ -307,14 +307,14 @@ int main(void)
 	test_shared();
 	teardown();
 
-	setup(USWAP_F_COLOCATE, 0);
+	setup(0, 0);
 	test_starved();
 	teardown();
-	setup(USWAP_F_COLOCATE, 0);
+	setup(0, 0);
 	test_guard_quiet();
 	teardown();
 
-	test_off(0, 0);
-	test_off(USWAP_F_COLOCATE, 2);
+	test_off(USWAP_F_NO_COLOCATE, 0);
+	test_off(0, 2);
 	return 0;
 }
