@@ -176,10 +176,6 @@ threads)
 	run_ok "$bin/prog_threads"
 	expect_swapped
 	expect_gt mmap_managed 3
-	# Several threads fault in turn: the handler stops following them.
-	if [ "$(id -u)" = 0 ] && [ "$(nproc)" -ge 2 ]; then
-		expect_gt colocate_shared 0
-	fi
 	;;
 sighandler)
 	run_ok "$bin/prog_signal"
