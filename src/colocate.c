@@ -40,8 +40,8 @@
  *
  * With kswapd and the program always on different CPUs, UFFDIO_MOVE meets
  * busy folios more often, and Linux 6.18 then can move pages and report
- * that it did not: vmscan.c believes the page tables instead
- * (move_out_verify; docs/design.md).
+ * that it did not: the MMU layer believes the page tables instead
+ * (move_verified in uffd.c; docs/design.md).
  */
 #include <errno.h>
 #include <fcntl.h>

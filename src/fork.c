@@ -41,17 +41,6 @@ void uswap_fork_parent(struct uswap_ctx *ctx)
 		pthread_rwlock_unlock(&ctx->evict_lock);
 }
 
-/* Has the child's page table a page (or a kernel swap entry) at @addr? */
-static bool child_has_page(int pagemap_fd, uintptr_t addr)
-{
-	uint64_t ent;
-
-	if (pagemap_fd < 0 ||
-	    pread(pagemap_fd, &ent, sizeof(ent), (off_t)(addr >> PAGE_SHIFT) * 8) != sizeof(ent))
-		return false;
-	return ent & (3ULL << 62); /* present or swapped by the kernel */
-}
-
 /* Make page @idx of @r whole in the child.  Return: 0, or -EIO if its data is lost. */
 static int child_fill_page(struct uswap_ctx *ctx, struct region *r, size_t idx, int pagemap_fd,
 			   void *buf)
@@ -63,7 +52,7 @@ static int child_fill_page(struct uswap_ctx *ctx, struct region *r, size_t idx, 
 		sys_mmap(addr, PAGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 		return -EIO;
 	}
-	if (!pte_is_swap(pte) || child_has_page(pagemap_fd, (uintptr_t)addr))
+	if (!pte_is_swap(pte) || sys_pagemap_has(pagemap_fd, (uintptr_t)addr, false) > 0)
 		return 0;
 	swp_entry_t e = pte_to_swp_entry(pte);
 	swp_tb_t t = atomic_load(swap_table_word(ctx, e));

@@ -89,7 +89,8 @@ struct mmu_ops {
 	 * error *@mapped (if not NULL) says how many bytes were mapped before it. */
 	int (*map_zero)(struct uswap_ctx *ctx, uintptr_t dst, size_t len, size_t *mapped);
 	/* Move @len bytes of present pages at @src into the pool at @dst (UFFDIO_MOVE).
-	 * Return: bytes moved (may be short: the page after them is missing or busy), or -errno. */
+	 * Return: bytes moved (may be short: the page after them is missing or busy), or -errno.
+	 * A short count is checked against the page tables (the kernel can under-report). */
 	long (*move_out)(struct uswap_ctx *ctx, void *dst, uintptr_t src, size_t len);
 	/* Move @len bytes of pool pages at @src into the program at @dst (UFFDIO_MOVE),
 	 * waking threads that wait there.  Same returns as map_copy; the pages moved
@@ -413,10 +414,10 @@ void vmstat_fill(struct uswap_ctx *ctx, struct uswap_group *g, struct uswap_stat
 /* ---- uffd.c ------------------------------------------------------------- */
 extern const struct mmu_ops uffd_mmu_ops;
 extern bool uffd_force_device; /* tests: open through /dev/userfaultfd only */
-extern _Atomic bool uffd_test_handler_exit;
+extern _Atomic bool uffd_test_handler_exit; /* tests: the next handler thread to wake exits */
 /* Is this a fault handler thread?  It must never touch managed memory. */
 bool uffd_in_handler_thread(void);
-extern _Atomic unsigned int uffd_test_move_lie; /* tests: every Nth moving move_out says EEXIST */ /* tests: the next handler thread to wake exits */
+extern _Atomic unsigned int uffd_test_move_lie; /* tests: every Nth moving move_out says EEXIST */
 int uffd_open(struct uswap_ctx *ctx);
 void uffd_close(struct uswap_ctx *ctx);
 int uffd_handlers_start(struct uswap_ctx *ctx);

@@ -779,16 +779,12 @@ static int do_wp_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t
 /* Does the kernel have a page at @addr (/proc/self/pagemap)?  True if unknown. */
 static bool kernel_has_page(uintptr_t addr)
 {
-	uint64_t ent = 0;
 	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	bool has = true;
+	int has = sys_pagemap_has(fd, addr, false);
 
-	if (fd >= 0) {
-		if (pread(fd, &ent, sizeof(ent), (off_t)(addr >> PAGE_SHIFT) * 8) == sizeof(ent))
-			has = ent & (3ULL << 62); /* present or swapped */
+	if (fd >= 0)
 		close(fd);
-	}
-	return has;
+	return has != 0;
 }
 
 /* How many live regions cover @addr (more than one: an overlap being resolved). */

@@ -110,3 +110,12 @@ uint64_t now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
+
+int sys_pagemap_has(int fd, uintptr_t addr, bool present)
+{
+	uint64_t ent;
+
+	if (fd < 0 || pread(fd, &ent, sizeof(ent), (off_t)(addr >> PAGE_SHIFT) * 8) != sizeof(ent))
+		return -1;
+	return !!(ent & (present ? 1ULL << 63 : 3ULL << 62)); /* present; swapped by the kernel */
+}

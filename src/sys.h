@@ -6,7 +6,9 @@
 #ifndef USWAP_SYS_H
 #define USWAP_SYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/types.h>
 
@@ -20,5 +22,8 @@ void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 void *sys_mmap_anon(size_t len);
 /* 0 or -errno. */
 int sys_munmap(void *addr, size_t len);
+/* The kernel's page-table state of @addr from /proc/self/pagemap (@fd open on it):
+ * 1 a page or a kernel swap entry is there (with @present: a page), 0 none, -1 unknown. */
+int sys_pagemap_has(int fd, uintptr_t addr, bool present);
 
 #endif

@@ -226,6 +226,38 @@ static int uffd_map_zero(struct uswap_ctx *ctx, uintptr_t dst, size_t len, size_
 	return rc;
 }
 
+/*
+ * move_verified - a move [src, src+len) -> dst fell short after @done bytes:
+ * how far did it really get?  Believe the page tables, not the count: on
+ * Linux 6.18 a batch of pages that moves and then meets a busy page (EAGAIN)
+ * is retried from its start, finds its destination full, and the call fails
+ * with EEXIST having "moved" nothing (seen under GNU sort: the pages were in
+ * the pool's frames, gone from the program, and uswap, believing the count,
+ * freed the frames: the pages were lost).  Pages move in order, so the truth
+ * is a longer prefix: each destination page present whose source has none
+ * was moved.  Counted in move_recovered, with a warning.  Return: bytes moved.
+ */
+static size_t move_verified(struct uswap_ctx *ctx, uintptr_t dst, uintptr_t src, size_t len,
+			    size_t done)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	size_t v = done;
+
+	if (fd < 0)
+		return done;
+	while (v < len && sys_pagemap_has(fd, dst + v, true) == 1 &&
+	       sys_pagemap_has(fd, src + v, false) == 0)
+		v += PAGE_SIZE;
+	close(fd);
+	if (v > done) {
+		count_event(ctx, NULL, move_recovered, (v - done) >> PAGE_SHIFT);
+		uswap_log(ctx, USWAP_LOG_WARN, "UFFDIO_MOVE moved %zu more page(s) from %#lx than it "
+			  "reported: counted from the page tables", (v - done) >> PAGE_SHIFT,
+			  (unsigned long)(src + done));
+	}
+	return v;
+}
+
 _Atomic unsigned int uffd_test_move_lie;
 static _Atomic unsigned int uffd_test_move_calls;
 
@@ -233,38 +265,20 @@ static long uffd_move_out(struct uswap_ctx *ctx, void *dst, uintptr_t src, size_
 {
 	struct uffdio_move m = { .dst = (uintptr_t)dst, .src = src, .len = len, .mode = 0 };
 	int rc = sys_uffd_ioctl(ctx->pool_uffd, UFFDIO_MOVE, &m);
-
 	long moved = rc ? (m.move > 0 ? (long)m.move : rc) : (long)len;
 
 	/* Tests: report every Nth move that moved pages as failed (EEXIST), as
-	 * Linux 6.18 can (vmscan.c, move_out_verify). */
+	 * Linux 6.18 can (move_verified). */
 	if (unlikely(atomic_load_explicit(&uffd_test_move_lie, memory_order_relaxed)) && moved > 0 &&
 	    atomic_fetch_add(&uffd_test_move_calls, 1) % uffd_test_move_lie == uffd_test_move_lie - 1)
-		return -EEXIST;
-	return moved;
-}
-
-/*
- * How many pages from @done on did a failed move [src, src+len) -> dst
- * actually move?  The kernel can move pages and not count them (see
- * move_out_verify in vmscan.c): each destination page present whose source
- * is now empty was moved.  Pages move in order.
- */
-static size_t move_verified(uintptr_t dst, uintptr_t src, size_t len, size_t done)
-{
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return done;
-	for (; done < len; done += PAGE_SIZE) {
-		uint64_t de = 0, se = 0;
-		if (pread(fd, &de, 8, (off_t)((dst + done) >> PAGE_SHIFT) * 8) != 8 ||
-		    pread(fd, &se, 8, (off_t)((src + done) >> PAGE_SHIFT) * 8) != 8 ||
-		    !(de >> 63) || (se >> 63))
-			break;
+		moved = -EEXIST;
+	if (moved < (long)len) {
+		size_t done = moved > 0 ? (size_t)moved : 0;
+		size_t v = move_verified(ctx, (uintptr_t)dst, src, len, done);
+		if (v > done)
+			moved = (long)v;
 	}
-	close(fd);
-	return done;
+	return moved;
 }
 
 static int uffd_move_in(struct uswap_ctx *ctx, uintptr_t dst, void *src, size_t len, size_t *mapped)
@@ -273,16 +287,11 @@ static int uffd_move_in(struct uswap_ctx *ctx, uintptr_t dst, void *src, size_t 
 	int rc = sys_uffd_ioctl(ctx->uffd, UFFDIO_MOVE, &m);
 	size_t done = rc ? (m.move > 0 ? (size_t)m.move : 0) : len;
 
-	if (rc && rc != -EAGAIN) {
-		size_t v = move_verified(dst, (uintptr_t)src, len, done);
-		if (v > done) {
-			count_event(ctx, NULL, move_recovered, (v - done) >> PAGE_SHIFT);
-			uswap_log(ctx, USWAP_LOG_WARN, "UFFDIO_MOVE moved %zu more page(s) into %#lx "
-				  "than it reported: counted from the page tables",
-				  (v - done) >> PAGE_SHIFT, (unsigned long)(dst + done));
-			done = v;
-			rc = done == len ? 0 : rc;
-		}
+	if (rc) {
+		size_t v = move_verified(ctx, dst, (uintptr_t)src, len, done);
+		if (v == len)
+			rc = 0;
+		done = v;
 	}
 	if (mapped)
 		*mapped = done;

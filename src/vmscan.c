@@ -28,7 +28,6 @@
  * run for dirty state, one MADV_DONTNEED per run of freed frames.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,46 +260,6 @@ static void make_exclusive(struct region *r, size_t idx)
 	__atomic_fetch_add((volatile int *)region_addr(r, idx), 0, __ATOMIC_RELAXED);
 }
 
-/*
- * move_out_verify - UFFDIO_MOVE said it moved @nmoved of @got pages of the
- * run @v into frames @first...: believe the page tables instead.  The
- * kernel can move pages and not count them: on Linux 6.18 a batch of pages
- * that moves and then meets a busy page (EAGAIN) is retried from its start,
- * finds its first destination full, and the call fails with EEXIST having
- * "moved" nothing (seen under GNU sort: the pages were in the frames, the
- * program no longer had them, and uswap, believing the count, freed the
- * frames: the pages were lost).  Pages move in order, so the truth is a
- * longer prefix: each page whose frame holds a page while the program has
- * none there was moved.  Return: pages moved.
- */
-static uint32_t move_out_verify(struct uswap_ctx *ctx, struct victim *v, uint32_t first,
-				uint32_t nmoved, uint32_t got)
-{
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	uint32_t k = nmoved;
-
-	if (fd < 0)
-		return nmoved;
-	for (; k < got; k++) {
-		uint64_t fe = 0, pe = 0;
-		uintptr_t fa = (uintptr_t)frame_addr(&ctx->pool, first + k);
-		uintptr_t pa = region_addr(v[k].r, v[k].idx);
-		if (pread(fd, &fe, sizeof(fe), (off_t)(fa >> PAGE_SHIFT) * 8) != sizeof(fe) ||
-		    pread(fd, &pe, sizeof(pe), (off_t)(pa >> PAGE_SHIFT) * 8) != sizeof(pe))
-			break;
-		if (!(fe >> 63) || (pe & (3ULL << 62)))
-			break; /* frame empty, or the program still has its page */
-	}
-	close(fd);
-	if (k > nmoved) {
-		count_event(ctx, v[0].r->group, move_recovered, k - nmoved);
-		uswap_log(ctx, USWAP_LOG_WARN, "UFFDIO_MOVE moved %u more page(s) at %#lx than it "
-			  "reported: counted from the page tables", k - nmoved,
-			  (unsigned long)region_addr(v[nmoved].r, v[nmoved].idx));
-	}
-	return k;
-}
-
 /* Move the run v[0..n) (contiguous pages of one region) out. Return: pages out, -ENOSPC pool full. */
 static int evict_run(struct uswap_ctx *ctx, struct victim *v, unsigned int n, uint32_t *released,
 		     unsigned int *nr_released)
@@ -328,8 +287,6 @@ static int evict_run(struct uswap_ctx *ctx, struct victim *v, unsigned int n, ui
 						region_addr(v[done].r, v[done].idx),
 						(size_t)got << PAGE_SHIFT);
 		uint32_t nmoved = moved > 0 ? (uint32_t)(moved >> PAGE_SHIFT) : 0;
-		if (nmoved < got)
-			nmoved = move_out_verify(ctx, v + done, first, nmoved, got);
 		for (uint32_t k = 0; k < nmoved; k++) {
 			unsigned int i = done + k;
 			out += evict_one(ctx, &v[i], first + k, written[i / 64] >> (i % 64) & 1,
