@@ -99,7 +99,7 @@ static bool can_leave_idle(void)
  * Opened and closed each time: a cached descriptor could be closed, and its
  * number reused, by the program.
  */
-int task_last_cpu(pid_t tid)
+static int task_last_cpu(pid_t tid)
 {
 	char path[64], buf[1024];
 	ssize_t n;
@@ -139,15 +139,19 @@ static void pin(pid_t tid, int cpu)
 	(void)sched_setaffinity(tid, sizeof(s), &s);
 }
 
-/* Back to an ordinary thread on every CPU the process had, for @ns. */
-static void stop_following(struct uswap_ctx *ctx, struct colocate_local *cl, uint64_t ns)
+/* Handler @tid (0: the caller) an ordinary thread on every CPU the process had. */
+static void make_ordinary(struct colocate *c, pid_t tid)
 {
-	struct colocate *c = &ctx->colo;
-
 	atomic_store(&c->following, 0);
 	atomic_store(&c->avoid_cpu, -1);
-	(void)set_policy(0, SCHED_OTHER);
-	(void)sched_setaffinity(0, sizeof(c->allowed), &c->allowed);
+	(void)set_policy(tid, SCHED_OTHER);
+	(void)sched_setaffinity(tid, sizeof(c->allowed), &c->allowed);
+}
+
+/* Back to an ordinary thread, for @ns. */
+static void stop_following(struct uswap_ctx *ctx, struct colocate_local *cl, uint64_t ns)
+{
+	make_ordinary(&ctx->colo, 0);
 	cl->following = false;
 	cl->cpu = -1;
 	cl->plain_until = now_ns() + ns;
@@ -231,10 +235,10 @@ void colocate_msgs(struct uswap_ctx *ctx, struct colocate_local *cl, const struc
 		if (++cl->window == COLOCATE_WINDOW)
 			cl->switches = cl->window = 0;
 	}
-	atomic_store_explicit(&c->last_fault_ns, now_ns(), memory_order_relaxed);
+	uint64_t now = now_ns();
+	atomic_store_explicit(&c->last_fault_ns, now, memory_order_relaxed);
 	if (!first || (!slept && cl->cpu >= 0))
 		return;
-	uint64_t now = now_ns();
 	if (cl->cpu >= 0 && now - cl->checked_ns < COLOCATE_CHECK_NS)
 		return;
 	cl->checked_ns = now;
@@ -307,10 +311,7 @@ static void *guard_main(void *arg)
 		pid_t tid = (pid_t)atomic_load(&c->handler_tid);
 		if (!tid)
 			continue;
-		(void)set_policy(tid, SCHED_OTHER);
-		(void)sched_setaffinity(tid, sizeof(c->allowed), &c->allowed);
-		atomic_store(&c->following, 0);
-		atomic_store(&c->avoid_cpu, -1);
+		make_ordinary(c, tid);
 		atomic_fetch_add(&c->boosts, 1);
 		count_event(ctx, NULL, colocate_boost, 1);
 	}

@@ -465,7 +465,6 @@ void colocate_tick(struct uswap_ctx *ctx, struct colocate_local *cl);
 void colocate_msgs(struct uswap_ctx *ctx, struct colocate_local *cl, const struct uffd_msg *m,
 		   size_t nr, bool slept);
 void colocate_place_self(struct uswap_ctx *ctx, int *applied);
-int task_last_cpu(pid_t tid); /* the CPU a thread of this process last ran on, or -1 */
 
 /* ---- the context ------------------------------------------------------------- */
 struct uswap_ctx {
