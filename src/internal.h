@@ -110,8 +110,10 @@ struct mmu_ops {
 	/* Register / unregister a region. */
 	int (*reg)(struct uswap_ctx *ctx, uintptr_t addr, size_t len);
 	int (*unreg)(struct uswap_ctx *ctx, uintptr_t addr, size_t len);
-	/* Release pool pages (their memory goes back to the OS; next move_out may target them). */
-	int (*pool_release)(struct uswap_ctx *ctx, void *addr, size_t len);
+	/* Release pool pages, @n runs of them (their memory goes back to the OS; the next
+	 * move_out may target them).  The runs are released together, so that one TLB
+	 * shoot-down serves them all where the kernel can (process_madvise). */
+	int (*pool_release)(struct uswap_ctx *ctx, const struct iovec *runs, unsigned int n);
 };
 
 /* ---- pgtable.c: regions and software page tables ------------------------ */

@@ -92,6 +92,52 @@ int sys_madvise_dontneed(void *addr, size_t len)
 	return rc == -EINVAL ? sys_madvise(addr, len, MADV_DONTNEED) : rc;
 }
 
+/*
+ * Many ranges: process_madvise(2) on ourselves gathers them under one TLB
+ * flush (Linux 6.15 batches MADV_DONTNEED[_LOCKED] across the vector; before,
+ * it costs what the madvise calls would).  The pidfd is opened per call, not
+ * cached: a cached one would, after fork(), name the parent.  The kernel
+ * works through the vector in order and returns the bytes done, so on an
+ * error (or a kernel without it) the ranges after the last complete one
+ * go one madvise each.
+ */
+int sys_madvise_dontneed_v(const struct iovec *iov, unsigned int n)
+{
+	unsigned int done = 0;
+	int rc = 0;
+
+#if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
+	int pidfd = n > 1 ? (int)syscall(SYS_pidfd_open, getpid(), 0) : -1;
+	if (pidfd >= 0) {
+		while (done < n) {
+			unsigned int chunk = min_t(n - done, 1024u); /* UIO_MAXIOV */
+			size_t want = 0;
+			for (unsigned int i = 0; i < chunk; i++)
+				want += iov[done + i].iov_len;
+			long got = syscall(SYS_process_madvise, pidfd, iov + done, (size_t)chunk,
+					   24 /* MADV_DONTNEED_LOCKED */, 0);
+			if (got == (long)want) {
+				done += chunk;
+				continue;
+			}
+			/* skip the ranges the kernel finished */
+			for (size_t b = got > 0 ? (size_t)got : 0; b >= iov[done].iov_len;) {
+				b -= iov[done].iov_len;
+				done++;
+			}
+			break;
+		}
+		close(pidfd);
+	}
+#endif
+	for (; done < n; done++) {
+		int r = sys_madvise_dontneed(iov[done].iov_base, iov[done].iov_len);
+		if (r && !rc)
+			rc = r;
+	}
+	return rc;
+}
+
 int sys_madvise(void *addr, size_t len, int advice)
 {
 	return syscall(SYS_madvise, addr, len, advice) < 0 ? -errno : 0;

@@ -11,11 +11,15 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* 0 or -errno. */
 int sys_madvise(void *addr, size_t len, int advice);
 /* MADV_DONTNEED that also works on mlock()ed ranges.  0 or -errno. */
 int sys_madvise_dontneed(void *addr, size_t len);
+/* The same for @n ranges, in one process_madvise(2) where the kernel has it:
+ * one TLB shoot-down for all of them.  0 or the first -errno. */
+int sys_madvise_dontneed_v(const struct iovec *iov, unsigned int n);
 /* mmap(2): the mapping, or MAP_FAILED with errno set. */
 void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 /* A private anonymous read-write mapping (MAP_NORESERVE), or NULL. */

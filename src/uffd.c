@@ -410,10 +410,10 @@ static int uffd_unreg(struct uswap_ctx *ctx, uintptr_t addr, size_t len)
 	return sys_uffd_ioctl(ctx->uffd, UFFDIO_UNREGISTER, &r);
 }
 
-static int uffd_pool_release(struct uswap_ctx *ctx, void *addr, size_t len)
+static int uffd_pool_release(struct uswap_ctx *ctx, const struct iovec *runs, unsigned int n)
 {
 	(void)ctx;
-	return sys_madvise_dontneed(addr, len);
+	return sys_madvise_dontneed_v(runs, n);
 }
 
 const struct mmu_ops uffd_mmu_ops = {

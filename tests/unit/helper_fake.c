@@ -151,11 +151,14 @@ static int f_reg(struct uswap_ctx *ctx, uintptr_t a, size_t len)
 	return 0;
 }
 
-static int f_release(struct uswap_ctx *ctx, void *addr, size_t len)
+static int f_release(struct uswap_ctx *ctx, const struct iovec *runs, unsigned int n)
 {
 	(void)ctx;
-	memset(addr, 0xDB, len); /* a released frame must never be read again */
-	fake.nr_release += len >> PAGE_SHIFT;
+	for (unsigned int i = 0; i < n; i++) {
+		/* a released frame must never be read again */
+		memset(runs[i].iov_base, 0xDB, runs[i].iov_len);
+		fake.nr_release += runs[i].iov_len >> PAGE_SHIFT;
+	}
 	return 0;
 }
 
