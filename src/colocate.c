@@ -329,6 +329,7 @@ int colocate_start(struct uswap_ctx *ctx, unsigned int nr_handlers)
 
 	memset(c, 0, sizeof(*c));
 	atomic_store(&c->avoid_cpu, -1);
+	c->kswapd_placed = -1;
 	if (ctx->opts.mode != USWAP_MODE_THREAD || nr_handlers != 1 ||
 	    (ctx->opts.flags & USWAP_F_NO_COLOCATE))
 		return 0;

@@ -440,6 +440,7 @@ struct colocate {
 	_Atomic int handler_tid;  /* the following handler (0: none yet) */
 	_Atomic uint32_t following; /* 1 while it runs SCHED_IDLE, pinned (futex word) */
 	_Atomic int avoid_cpu;	    /* its CPU: kswapd and the guard keep off it (-1: none) */
+	int kswapd_placed;	    /* the avoid_cpu kswapd last applied (kswapd's own) */
 	_Atomic uint64_t progress;  /* its loops, for the guard */
 	_Atomic uint64_t last_fault_ns;
 	_Atomic uint32_t boosts;    /* times the guard raised it */

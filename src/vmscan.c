@@ -643,6 +643,10 @@ uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum recl
 		target /= 4;
 	while (freed < nr_to_free && idle < 3) {
 		unsigned int zero = 0, moved = 0, wrote;
+		/* The program may have moved to kswapd's CPU (the handler then
+		 * follows it): leave, per batch, not at the next wake-up. */
+		if (who == RECLAIM_KSWAPD)
+			colocate_place_self(g->ctx, &g->ctx->colo.kswapd_placed);
 		if (atomic_load(&g->nr_swapcache) < target && !stuck && may_age)
 			moved = shrink_active(g, RECLAIM_BATCH, who, &zero);
 		wrote = shrink_inactive(g, (unsigned int)min_t(nr_to_free - freed, (uint64_t)RECLAIM_BATCH),
@@ -765,7 +769,6 @@ static void compact_devices(struct uswap_ctx *ctx)
 static void *kswapd_main(void *arg)
 {
 	struct uswap_ctx *ctx = arg;
-	int placed = -1;
 
 	pthread_mutex_lock(&ctx->kswapd_lock);
 	while (!atomic_load(&ctx->kswapd_exit)) {
@@ -781,7 +784,7 @@ static void *kswapd_main(void *arg)
 		}
 		ctx->kswapd_wake = false;
 		pthread_mutex_unlock(&ctx->kswapd_lock);
-		colocate_place_self(ctx, &placed);
+		colocate_place_self(ctx, &ctx->colo.kswapd_placed);
 		pthread_mutex_lock(&ctx->kswapd_run_lock);
 		while (kswapd_balance(ctx) && !atomic_load(&ctx->kswapd_exit))
 			;
