@@ -394,8 +394,7 @@ void mem_cgroup_uncharge(struct uswap_group *g, uint64_t nr);
 struct uswap_group *group_by_id(struct uswap_ctx *ctx, unsigned int id);
 
 /* ---- vmscan.c --------------------------------------------------------------- */
-/* RECLAIM_FAULT_CPU: the colocated handler's ageing (age_on_fault_cpu), counted as background. */
-enum reclaim_who { RECLAIM_KSWAPD, RECLAIM_DIRECT, RECLAIM_USER, RECLAIM_FAULT_CPU };
+enum reclaim_who { RECLAIM_KSWAPD, RECLAIM_DIRECT, RECLAIM_USER };
 /* Reclaim until @g has @nr_free free pages under its limit (or @nr pages freed when unlimited).
  * Return: pages freed. */
 unsigned int reclaim_range(struct uswap_ctx *ctx, struct region *r, size_t first, size_t nr,
@@ -403,7 +402,6 @@ unsigned int reclaim_range(struct uswap_ctx *ctx, struct region *r, size_t first
 unsigned int pageout_range(struct uswap_ctx *ctx, struct region *r, size_t first, size_t nr);
 uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum reclaim_who who);
 void wakeup_kswapd(struct uswap_ctx *ctx);
-void age_on_fault_cpu(struct uswap_ctx *ctx);
 int kswapd_start(struct uswap_ctx *ctx);
 void kswapd_stop(struct uswap_ctx *ctx);
 

@@ -613,9 +613,6 @@ static void *handler_main(void *arg)
 		}
 		if (nr_deferred)
 			retry_deferred(ctx);
-		/* On the program's CPU: move pages out from here (vmscan.c). */
-		if (cl.following && cl.cpu >= 0 && ctx->kswapd_running && ctx->use_move)
-			age_on_fault_cpu(ctx);
 	}
 	pthread_cleanup_pop(0);
 	colocate_handler_exit(ctx, &cl);

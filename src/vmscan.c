@@ -388,9 +388,8 @@ static unsigned int shrink_active(struct uswap_group *g, unsigned int max, enum 
 	struct victim v[RECLAIM_BATCH];
 	uint64_t scanned = 0;
 	unsigned int n = isolate_resident(g, v, min_t(max, (unsigned int)RECLAIM_BATCH), &scanned);
-	bool background = who == RECLAIM_KSWAPD || who == RECLAIM_FAULT_CPU;
 
-	count_event_nr(ctx, g, background ? EV_pgscan_kswapd : EV_pgscan_direct, scanned);
+	count_event_nr(ctx, g, who == RECLAIM_KSWAPD ? EV_pgscan_kswapd : EV_pgscan_direct, scanned);
 	*freed_zero = 0;
 	return n ? evict_victims(ctx, v, n, freed_zero) : 0;
 }
@@ -636,18 +635,13 @@ uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum recl
 		may_age = false;
 	atomic_fetch_add(&g->nr_reclaimers, 1);
 
-	uint64_t target = inactive_target(g, nr_to_free);
-	/* The handler ages on the program's CPU (age_on_fault_cpu): kswapd
-	 * only backs it up, when the swap cache runs low. */
-	if (who == RECLAIM_KSWAPD && atomic_load(&g->ctx->colo.following))
-		target /= 4;
 	while (freed < nr_to_free && idle < 3) {
 		unsigned int zero = 0, moved = 0, wrote;
 		/* The program may have moved to kswapd's CPU (the handler then
 		 * follows it): leave, per batch, not at the next wake-up. */
 		if (who == RECLAIM_KSWAPD)
 			colocate_place_self(g->ctx, &g->ctx->colo.kswapd_placed);
-		if (atomic_load(&g->nr_swapcache) < target && !stuck && may_age)
+		if (atomic_load(&g->nr_swapcache) < inactive_target(g, nr_to_free) && !stuck && may_age)
 			moved = shrink_active(g, RECLAIM_BATCH, who, &zero);
 		wrote = shrink_inactive(g, (unsigned int)min_t(nr_to_free - freed, (uint64_t)RECLAIM_BATCH),
 					&stuck);
@@ -665,42 +659,6 @@ uint64_t try_to_free_pages(struct uswap_group *g, uint64_t nr_to_free, enum recl
 	count_event_nr(g->ctx, g, who == RECLAIM_KSWAPD ? EV_pgsteal_kswapd : EV_pgsteal_direct, freed);
 	atomic_fetch_sub(&g->nr_reclaimers, 1);
 	return freed;
-}
-
-/*
- * age_on_fault_cpu - the handler thread that follows the faulting thread
- * (colocate.c) moves pages into the swap cache itself, between faults, while
- * the inactive list is short of its target.
- *
- * Why here: every UFFDIO_MOVE out of the program flushes the TLB of the
- * CPUs running it.  From kswapd, on the other CPU, each move was an IPI to
- * the program's CPU, and user space cannot batch them across pages the way
- * the kernel's reclaim does (a move stops its batch at every hole: measured
- * in docs/design.md).  On the program's own CPU the flush is local, and the
- * other CPU, idle or in kswapd's compression, is rarely in the way.  kswapd
- * keeps the writing-out (compression) and ages only when the swap cache runs
- * low (try_to_free_pages).  The work is done after the faults just read were
- * answered: the program preempts this SCHED_IDLE thread, so it runs while
- * the program waits for its next fault, as the kernel's direct reclaim does.
- */
-void age_on_fault_cpu(struct uswap_ctx *ctx)
-{
-	for (unsigned int id = 0; id <= MAX_GROUPS; id++) {
-		struct uswap_group *g = ctx->groups[id];
-		uint64_t l;
-		unsigned int zero = 0, moved;
-		if (!g || !(l = atomic_load(&g->limit)))
-			continue;
-		if (atomic_load(&g->usage) + g->wmark_low <= l ||
-		    atomic_load(&g->nr_swapcache) >= inactive_target(g, RECLAIM_BATCH) ||
-		    !swap_space_available(ctx))
-			continue;
-		moved = shrink_active(g, RECLAIM_BATCH, RECLAIM_FAULT_CPU, &zero);
-		count_event_nr(ctx, g, EV_colocate_aged, moved);
-		if (zero)
-			reclaim_progress(g); /* zero pages freed memory at once */
-		wakeup_kswapd(ctx);
-	}
 }
 
 void wakeup_kswapd(struct uswap_ctx *ctx)

@@ -48,7 +48,6 @@ EVENT(swapoff_pages)	  /* pages brought back by swapoff */
 EVENT(colocate_follow)	  /* thread mode: the handler moved to the faulting thread's CPU */
 EVENT(colocate_shared)	  /* thread mode: handler stopped following, several threads faulting */
 EVENT(colocate_boost)	  /* thread mode: a starved handler raised to SCHED_OTHER by the guard */
-EVENT(colocate_aged)	  /* thread mode: pages the following handler moved out on the program's CPU */
 EVENT(fault_ns)		  /* total nanoseconds spent resolving faults */
 GAUGE(nr_resident)	  /* pages mapped in the program */
 GAUGE(nr_swapcache)	  /* pages in the swap cache (pool) */
