@@ -43,6 +43,7 @@
  * that it did not: the MMU layer believes the page tables instead
  * (move_verified in uffd.c; docs/design.md).
  */
+#include <sys/prctl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -287,6 +288,7 @@ static void *guard_main(void *arg)
 	struct colocate *c = &ctx->colo;
 	int placed = -1;
 
+	prctl(PR_SET_NAME, "uswap-guard");
 	while (!atomic_load(&c->guard_exit)) {
 		colocate_place_self(ctx, &placed);
 		if (!atomic_load(&c->following)) {

@@ -19,6 +19,7 @@
  * Features are probed at run time (UFFDIO_API on a throw-away fd) and the
  * context degrades: without MOVE it evicts by write-protect + copy + zap.
  */
+#include <sys/prctl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -573,6 +574,7 @@ static void *handler_main(void *arg)
 	volatile bool slept = true; /* volatile: kept across the cleanup handler's setjmp */
 
 	in_handler = true;
+	prctl(PR_SET_NAME, "uswap-fault");
 	colocate_handler_enter(ctx, &cl);
 	pthread_cleanup_push(handler_died, ctx);
 	while (!atomic_load(&ctx->stopping)) {

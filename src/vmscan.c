@@ -27,6 +27,7 @@
  * Everything is batched: one MOVE per contiguous run, one PAGEMAP_SCAN per
  * run for dirty state, one MADV_DONTNEED per run of freed frames.
  */
+#include <sys/prctl.h>
 #include <errno.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -728,6 +729,7 @@ static void *kswapd_main(void *arg)
 {
 	struct uswap_ctx *ctx = arg;
 
+	prctl(PR_SET_NAME, "uswap-kswapd");
 	pthread_mutex_lock(&ctx->kswapd_lock);
 	while (!atomic_load(&ctx->kswapd_exit)) {
 		if (!ctx->kswapd_wake) {

@@ -7,6 +7,7 @@
  * Nothing here allocates from the program's heap: buffers are static or on the
  * stack, files are read with read(2).
  */
+#include <sys/prctl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -197,6 +198,7 @@ static void *server_main(void *arg)
 {
 	static char buf[16384];
 
+	prctl(PR_SET_NAME, "uswap-stat");
 	for (;;) {
 		struct ucred cred;
 		socklen_t len = sizeof(cred);

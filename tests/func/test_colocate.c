@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <string.h>
 #include <time.h>
 
 #include "check.h"
@@ -124,6 +125,13 @@ static void follow_on(int cpu)
 	}
 	CHECK(attempt < 6);
 	CHECK(h > 0);
+	/* uswap's threads are named (top, ps -L) */
+	char path[64], comm[32] = "";
+	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)h);
+	FILE *f = fopen(path, "r");
+	CHECK(f && fgets(comm, sizeof(comm), f));
+	fclose(f);
+	CHECK(strcmp(comm, "uswap-fault\n") == 0);
 	CHECK_EQ(atomic_load(&ctx->colo.following), 1);
 	CHECK_EQ(sched_getscheduler(h), SCHED_IDLE);
 	CHECK_EQ(pinned_cpu(h), cpu);
