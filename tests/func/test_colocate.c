@@ -102,7 +102,7 @@ static void teardown(void)
 
 /*
  * Fault from @cpu until the handler follows there.  Another thread running
- * on that CPU for 2 ms while a fault waits (another process, the sanitizer's
+ * on that CPU for 10 ms while a fault waits (another process, the sanitizer's
  * own thread) rightly makes the guard raise the handler, which then stays
  * ordinary for a second: try again after it, a few times.
  */
