@@ -765,17 +765,6 @@ static int do_wp_page(struct uswap_ctx *ctx, struct region *r, size_t idx, pte_t
 	return ctx->mmu->writeprotect(ctx, region_addr(r, idx), PAGE_SIZE, false);
 }
 
-/*
- * handle_fault - resolve a fault at @addr.
- * kernel: handle_mm_fault -> handle_pte_fault.
- * Context: any handler thread, or the faulting thread (SIGBUS mode).
- * Return: 0 resolved (the faulting thread is woken), -EAGAIN the mapping is
- * changing (the thread is woken and faults again), -EHWPOISON the page is
- * poisoned (its data is lost, or the group is out of memory): the access
- * raises SIGBUS, -EBUSY (FAULT_NOWAIT) memory is short and only waiting
- * would help: nothing changed, the thread still sleeps, retry later;
- * -EFAULT not a managed address.
- */
 /* Does the kernel have a page at @addr (/proc/self/pagemap)?  True if unknown. */
 static bool kernel_has_page(uintptr_t addr)
 {
@@ -802,6 +791,26 @@ static size_t regions_at(struct uswap_ctx *ctx, uintptr_t addr)
 	return n;
 }
 
+static void log_lost_page(struct uswap_ctx *ctx, struct region *r, size_t idx, uintptr_t addr,
+			  unsigned int flags, pte_t pte)
+{
+	uswap_log(ctx, USWAP_LOG_ERR, "fault at %#lx (flags %#x): the kernel lost a page uswap had "
+		  "mapped (pte %#llx, region %#lx + %zu pages, %zu regions there): its data is gone; "
+		  "an access raises SIGBUS", (unsigned long)addr, flags, (unsigned long long)pte,
+		  (unsigned long)r->start, idx, regions_at(ctx, addr));
+}
+
+/*
+ * handle_fault - resolve a fault at @addr.
+ * kernel: handle_mm_fault -> handle_pte_fault.
+ * Context: any handler thread, or the faulting thread (SIGBUS mode).
+ * Return: 0 resolved (the faulting thread is woken), -EAGAIN the mapping is
+ * changing (the thread is woken and faults again), -EHWPOISON the page is
+ * poisoned (its data is lost, or the group is out of memory): the access
+ * raises SIGBUS, -EBUSY (FAULT_NOWAIT) memory is short and only waiting
+ * would help: nothing changed, the thread still sleeps, retry later;
+ * -EFAULT not a managed address.
+ */
 int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 {
 	uint64_t t0 = now_ns();
@@ -858,22 +867,17 @@ int handle_fault(struct uswap_ctx *ctx, uintptr_t addr, unsigned int flags)
 			rc = ctx->zeropage ? ctx->mmu->map_zero(ctx, addr, PAGE_SIZE, NULL)
 					   : ctx->mmu->map_copy(ctx, addr, zero_page, PAGE_SIZE, false, NULL);
 		} else {
-			/* Say it before the poison: the access it wakes kills the
-			 * program, and this thread with it, at once. */
+			/* Say it before the poison when the page is surely gone: the
+			 * access the poison wakes kills the program, and this thread
+			 * with it, at once.  Otherwise only if the poison took (the
+			 * page went between the look and the poison). */
 			bool gone = !kernel_has_page(addr);
 			if (gone)
-				uswap_log(ctx, USWAP_LOG_ERR, "fault at %#lx (flags %#x): the kernel lost a "
-					  "page uswap had mapped (pte %#llx, region %#lx + %zu pages, %zu "
-					  "regions there): its data is gone; an access raises SIGBUS",
-					  (unsigned long)addr, flags, (unsigned long long)pte,
-					  (unsigned long)r->start, idx, regions_at(ctx, addr));
+				log_lost_page(ctx, r, idx, addr, flags, pte);
 			rc = ctx->mmu->poison(ctx, addr, PAGE_SIZE);
 			if (rc == 0) {
 				if (!gone)
-					uswap_log(ctx, USWAP_LOG_ERR, "fault at %#lx: the kernel lost a page "
-						  "uswap had mapped (pte %#llx): its data is gone; an "
-						  "access raises SIGBUS",
-						  (unsigned long)addr, (unsigned long long)pte);
+					log_lost_page(ctx, r, idx, addr, flags, pte);
 				newpte = present_page_lost(ctx, r, pte);
 				break;
 			}

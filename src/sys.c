@@ -80,6 +80,10 @@ int sys_munmap(void *addr, size_t len)
 }
 #endif
 
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24 /* Linux 5.18: older headers lack it */
+#endif
+
 /*
  * Drop pages of uswap's locked ranges (program regions, the pool: see
  * uffd_lock_range): MADV_DONTNEED refuses VM_LOCKED ranges, so
@@ -88,7 +92,7 @@ int sys_munmap(void *addr, size_t len)
  */
 int sys_madvise_dontneed(void *addr, size_t len)
 {
-	int rc = sys_madvise(addr, len, 24 /* MADV_DONTNEED_LOCKED */);
+	int rc = sys_madvise(addr, len, MADV_DONTNEED_LOCKED);
 	return rc == -EINVAL ? sys_madvise(addr, len, MADV_DONTNEED) : rc;
 }
 
@@ -115,7 +119,7 @@ int sys_madvise_dontneed_v(const struct iovec *iov, unsigned int n)
 			for (unsigned int i = 0; i < chunk; i++)
 				want += iov[done + i].iov_len;
 			long got = syscall(SYS_process_madvise, pidfd, iov + done, (size_t)chunk,
-					   24 /* MADV_DONTNEED_LOCKED */, 0);
+					   MADV_DONTNEED_LOCKED, 0);
 			if (got == (long)want) {
 				done += chunk;
 				continue;
